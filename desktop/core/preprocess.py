@@ -1,0 +1,79 @@
+"""The single path from a decoded slice to the network's input tensor.
+
+Both the app and the training package (for caching, evaluation and the ONNX parity
+test) call these functions, so app and training cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from desktop.core.model_spec import Preprocessing
+
+Grey = NDArray[np.float32]
+
+
+def as_unit_float(pixels: NDArray[np.generic]) -> Grey:
+    """A 2-D array of any numeric dtype as float32, assumed already windowed to [0, 1]."""
+    out = np.asarray(pixels, dtype=np.float32)
+    if out.ndim != 2:
+        raise ValueError(f"expected a 2-D grey slice, got shape {out.shape}")
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+
+def foreground_box(img: Grey, p: Preprocessing) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the foreground, with margin; the whole image if none."""
+    h, w = img.shape
+    mask = img > p.foreground_threshold
+    rows = np.flatnonzero(mask.mean(axis=1) > 0.01)
+    cols = np.flatnonzero(mask.mean(axis=0) > 0.01)
+    if rows.size == 0 or cols.size == 0:
+        return 0, h, 0, w
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    if (bottom - top) * (right - left) < 0.02 * h * w:
+        return 0, h, 0, w
+    my = int(round((bottom - top) * p.crop_margin))
+    mx = int(round((right - left) * p.crop_margin))
+    return max(0, top - my), min(h, bottom + my), max(0, left - mx), min(w, right + mx)
+
+
+def geometric(pixels: NDArray[np.generic], p: Preprocessing) -> Grey:
+    """Crop to the foreground and letterbox to ``input_size`` square (float32, [0, 1])."""
+    img = as_unit_float(pixels)
+    if p.crop_foreground:
+        t, b, left, r = foreground_box(img, p)
+        img = img[t:b, left:r]
+    s = p.input_size
+    h, w = img.shape
+    scale = s / max(h, w)
+    nh, nw = max(1, min(s, round(h * scale))), max(1, min(s, round(w * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(np.ascontiguousarray(img), (nw, nh), interpolation=interp)
+    out = np.zeros((s, s), dtype=np.float32)
+    y0, x0 = (s - nh) // 2, (s - nw) // 2
+    out[y0 : y0 + nh, x0 : x0 + nw] = resized
+    return out
+
+
+def normalise(img: Grey, p: Preprocessing) -> NDArray[np.float32]:
+    """Per-image intensity normalisation of a geometric() output -> C x H x W float32."""
+    x = np.asarray(img, dtype=np.float32)
+    hi = float(np.percentile(x, p.intensity_percentile)) if x.size else 0.0
+    if hi > 1e-6:
+        x = np.clip(x / hi, 0.0, 1.0)
+    x = (x - p.mean) / p.std
+    return np.ascontiguousarray(np.broadcast_to(x, (p.channels, *x.shape)), dtype=np.float32)
+
+
+def to_input(pixels: NDArray[np.generic], p: Preprocessing) -> NDArray[np.float32]:
+    """Decoded slice -> C x H x W network input. The one function both sides use."""
+    return normalise(geometric(pixels, p), p)
+
+
+def to_batch(slices: list[NDArray[np.generic]], p: Preprocessing) -> NDArray[np.float32]:
+    """A list of decoded slices -> N x C x H x W."""
+    if not slices:
+        return np.zeros((0, p.channels, p.input_size, p.input_size), dtype=np.float32)
+    return np.stack([to_input(s, p) for s in slices])
