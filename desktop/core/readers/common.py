@@ -1,0 +1,104 @@
+"""What every reader shares: the Slice record, the errors, limits and windowing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: refuse images wider or taller than this before allocating anything
+MAX_SIDE = 20_000
+#: refuse images (or one frame/slice) with more pixels than this
+MAX_PIXELS = 200_000_000
+#: refuse files (or a multi-frame/volume in total) with more pixels than this
+MAX_TOTAL_PIXELS = 1_000_000_000
+#: the stated percentile window used when a file carries no window of its own
+PERCENTILE_WINDOW = (0.5, 99.5)
+
+
+class ReadError(Exception):
+    """A file could not be read; ``str(exc)`` is a message a person understands."""
+
+
+class UnsupportedFile(ReadError):
+    """A file we recognise but know we cannot handle (e.g. a DICOM transfer syntax)."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One decoded grey slice, windowed to [0, 1] for the classifier."""
+
+    #: 0 for single images; frame index (DICOM multi-frame, TIFF pages); slice index (NIfTI)
+    frame: int
+    #: H x W float32 in [0, 1]
+    pixels: NDArray[np.float32]
+    #: how it was windowed, in words
+    window: str
+    #: DICOM only: modality-rescaled values before windowing (for window/level); else None
+    raw: NDArray[np.float32] | None = None
+
+
+def check_size(width: int, height: int, frames: int = 1) -> None:
+    """Raise ReadError for sizes that would exhaust memory (decompression bombs)."""
+    if width <= 0 or height <= 0:
+        raise ReadError(f"image has no pixels ({width} x {height})")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise ReadError(f"image too large ({width} x {height})")
+    if frames > 1 and width * height * frames > MAX_TOTAL_PIXELS:
+        raise ReadError(f"image too large ({frames} frames of {width} x {height})")
+
+
+def load_bytes(path: str | Path) -> bytes:
+    """The whole file, read once; works with non-ASCII paths. Raises ReadError in words."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ReadError("file not found") from None
+    except IsADirectoryError:
+        raise ReadError("is a folder, not a file") from None
+    except PermissionError:
+        raise ReadError("permission denied") from None
+    except OSError as exc:
+        raise ReadError(f"could not read file ({exc.strerror or 'I/O error'})") from None
+    if not data:
+        raise ReadError("empty file (0 bytes)")
+    return data
+
+
+def percentile_window(
+    values: NDArray[np.generic],
+    lo_hi: tuple[float, float] = PERCENTILE_WINDOW,
+    reference: NDArray[np.generic] | None = None,
+) -> tuple[NDArray[np.float32], float, float]:
+    """Window ``values`` linearly between two percentiles (of ``reference`` if given)."""
+    ref = values if reference is None else reference
+    finite = np.asarray(ref, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return np.zeros(np.shape(values), dtype=np.float32), 0.0, 0.0
+    lo, hi = (float(v) for v in np.percentile(finite, lo_hi))
+    return linear_window(values, lo, hi), lo, hi
+
+
+def linear_window(values: NDArray[np.generic], lo: float, hi: float) -> NDArray[np.float32]:
+    """(values - lo) / (hi - lo) clipped to [0, 1]; a flat window maps to 0 below, 1 above."""
+    v = np.asarray(values, dtype=np.float32)
+    flat = not hi > lo
+    out = (v > lo).astype(np.float32) if flat else (v - np.float32(lo)) / np.float32(hi - lo)
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0).astype(
+        np.float32, copy=False
+    )
+
+
+def luminance(rgb: NDArray[np.generic]) -> NDArray[np.float32]:
+    """H x W x 3 RGB (any dtype) -> H x W float32 grey with ITU-R BT.601 weights (as cv2)."""
+    a = np.asarray(rgb, dtype=np.float32)
+    return (0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]).astype(np.float32)
+
+
+def fmt_num(x: float) -> str:
+    """A short number for window descriptions."""
+    return f"{x:.6g}"

@@ -1,0 +1,210 @@
+"""PNG, JPEG, BMP and TIFF via OpenCV, decoded from bytes (non-ASCII paths work).
+
+The header is read first so that decompression bombs are refused before any pixel
+buffer is allocated. 8-bit images are divided by 255; 16-bit and float images are
+windowed between stated percentiles; colour becomes grey by luminance (cv2).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from enum import Enum
+
+from desktop.core.readers.common import (
+    MAX_PIXELS,
+    PERCENTILE_WINDOW,
+    ReadError,
+    Slice,
+    UnsupportedFile,
+    check_size,
+    fmt_num,
+    percentile_window,
+)
+
+# OpenCV's own guard, a second line behind the header check (read when decoding).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
+
+
+class ImageFormat(str, Enum):
+    PNG = "PNG"
+    JPEG = "JPEG"
+    BMP = "BMP"
+    TIFF = "TIFF"
+
+
+EXTENSIONS = {
+    ".png": ImageFormat.PNG,
+    ".jpg": ImageFormat.JPEG,
+    ".jpeg": ImageFormat.JPEG,
+    ".jpe": ImageFormat.JPEG,
+    ".jfif": ImageFormat.JPEG,
+    ".bmp": ImageFormat.BMP,
+    ".dib": ImageFormat.BMP,
+    ".tif": ImageFormat.TIFF,
+    ".tiff": ImageFormat.TIFF,
+}
+
+
+def image_format(head: bytes) -> ImageFormat | None:
+    """The format from the magic bytes, or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ImageFormat.PNG
+    if head.startswith(b"\xff\xd8\xff"):
+        return ImageFormat.JPEG
+    if head.startswith(b"BM") and len(head) >= 26:
+        return ImageFormat.BMP
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return ImageFormat.TIFF
+    return None
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise ReadError("truncated PNG")
+    w, h = struct.unpack(">II", data[16:24])
+    return w, h
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            raise ReadError("corrupt JPEG (bad marker)")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker in _SOF:
+            if i + 9 > n:
+                break
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return w, h
+        if marker in (0xDA, 0xD9):
+            break
+        i += 2 + length
+    raise ReadError("truncated JPEG")
+
+
+def _bmp_size(data: bytes) -> tuple[int, int]:
+    (header_size,) = struct.unpack("<I", data[14:18])
+    if header_size == 12:  # OS/2 BITMAPCOREHEADER
+        w, h = struct.unpack("<HH", data[18:22])
+    else:
+        w, h = struct.unpack("<ii", data[18:26])
+    return abs(w), abs(h)
+
+
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    end = "<" if data[:2] == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack(end + "I", data[4:8])
+        (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
+        size: dict[int, int] = {}
+        for k in range(count):
+            e = ifd + 2 + 12 * k
+            tag, typ = struct.unpack(end + "HH", data[e : e + 4])
+            if tag in (256, 257):
+                fmt = end + ("H" if typ == 3 else "I")
+                off = e + 8
+                (size[tag],) = struct.unpack(fmt, data[off : off + struct.calcsize(fmt)])
+        return size[256], size[257]
+    except (struct.error, KeyError):
+        raise ReadError("truncated or corrupt TIFF") from None
+
+
+_SIZE = {
+    ImageFormat.PNG: _png_size,
+    ImageFormat.JPEG: _jpeg_size,
+    ImageFormat.BMP: _bmp_size,
+    ImageFormat.TIFF: _tiff_size,
+}
+
+
+def header_size(data: bytes, fmt: ImageFormat) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding pixels."""
+    try:
+        return _SIZE[fmt](data)
+    except struct.error:
+        raise ReadError(f"truncated {fmt.value}") from None
+
+
+def _check_complete(data: bytes, fmt: ImageFormat) -> None:
+    if fmt is ImageFormat.JPEG:
+        # 0xFFD9 cannot occur inside entropy-coded data (0xFF is stuffed), so the
+        # end-of-image marker must follow the last start-of-scan.
+        sos = data.rfind(b"\xff\xda")
+        if sos < 0 or data.rfind(b"\xff\xd9") < sos:
+            raise ReadError("truncated JPEG")
+    elif fmt is ImageFormat.PNG and data.rfind(b"IEND") < 0:
+        raise ReadError("truncated PNG")
+
+
+def _to_grey(img: NDArray[np.generic]) -> tuple[NDArray[np.generic], str]:
+    """OpenCV BGR/BGRA/grey of any depth -> one plane, and a note on colour handling."""
+    if img.ndim == 2:
+        return img, ""
+    if img.shape[2] == 1:
+        return img[:, :, 0], ""
+    if img.shape[2] == 4:
+        alpha = img[:, :, 3].astype(np.float32)
+        if img.dtype.kind in "ui":
+            alpha /= float(np.iinfo(img.dtype).max)
+        grey = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY).astype(np.float32) * alpha
+        if img.dtype.kind in "ui":
+            grey = np.rint(grey)
+        return grey.astype(img.dtype), ", colour to grey, alpha over black"
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), ", colour to grey"
+
+
+def _window(plane: NDArray[np.generic], fmt: ImageFormat) -> Slice:
+    plane, note = _to_grey(plane)
+    if plane.dtype == np.uint8:
+        px = plane.astype(np.float32) / np.float32(255.0)
+        return Slice(0, px, f"8-bit {fmt.value}{note}")
+    bits = "16-bit" if plane.dtype in (np.uint16, np.int16) else f"{plane.dtype} "
+    px, lo, hi = percentile_window(plane)
+    p_lo, p_hi = PERCENTILE_WINDOW
+    return Slice(
+        0,
+        px,
+        f"{bits} {fmt.value}{note}, percentile {p_lo:g}-{p_hi:g} ({fmt_num(lo)}..{fmt_num(hi)})",
+    )
+
+
+def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
+    """Decode an image file's bytes; TIFF pages become frames 0, 1, ..."""
+    w, h = header_size(data, fmt)
+    check_size(w, h)
+    _check_complete(data, fmt)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    try:
+        if fmt is ImageFormat.TIFF:
+            ok, pages = cv2.imdecodemulti(buf, cv2.IMREAD_UNCHANGED)
+            planes = list(pages) if ok else []
+        else:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            planes = [] if img is None else [img]
+    except cv2.error:
+        planes = []
+    if not planes:
+        raise ReadError(f"could not decode {fmt.value} (corrupt or truncated file)")
+    for i, plane in enumerate(planes):
+        if plane.ndim == 3 and plane.shape[2] not in (1, 3, 4):
+            raise UnsupportedFile(f"unsupported {fmt.value} with {plane.shape[2]} channels")
+        if plane.dtype.kind not in "uif":
+            raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.dtype}")
+        s = _window(plane, fmt)
+        yield Slice(i, s.pixels, s.window)
