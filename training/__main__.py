@@ -1,0 +1,147 @@
+"""``python -m training <command>``: the training package's command line.
+
+Commands live in :data:`COMMANDS` (name -> (help, add_arguments, run)); another module
+adds one by inserting an entry, e.g. ``COMMANDS["train"] = (help, add_args, main)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path("../shared/data"),
+        help="folder whose sub-folders are sources (default ../shared/data)",
+    )
+
+
+def _dedup_args(p: argparse.ArgumentParser) -> None:
+    from training.dedup import DEFAULT_SIZE, DEFAULT_THRESHOLD
+
+    _data_args(p)
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"near-duplicate similarity threshold (default {DEFAULT_THRESHOLD})",
+    )
+    p.add_argument(
+        "--loose",
+        type=float,
+        default=None,
+        help="looser threshold reported in the leakage audit (default threshold-0.04)",
+    )
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="fingerprint size in pixels")
+
+
+def _split_args(p: argparse.ArgumentParser) -> None:
+    _dedup_args(p)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("training/splits"),
+        help="output folder for manifest.csv and audit.json",
+    )
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _index(args: argparse.Namespace) -> int:
+    from training.data import count_by, default_roots, index_roots
+
+    records = index_roots(default_roots(args.data_root))
+    print(json.dumps(count_by(records, "source", "subset", "label"), indent=1))
+    print(f"{len(records)} images")
+    return 0
+
+
+def _fingerprint_and_pair(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from training.data import default_roots, index_roots
+    from training.dedup import compute_fingerprints, similar_pairs
+
+    records = index_roots(default_roots(args.data_root))
+    with tqdm(total=len(records), desc="decode", unit="img") as bar:
+        fps = compute_fingerprints(records, size=args.size, progress=bar.update)
+    loose = args.loose if args.loose is not None else args.threshold - 0.04
+    with tqdm(total=len(fps.records), desc="compare", unit="img") as bar:
+        pairs = similar_pairs(fps.thumbs, floor=min(loose, args.threshold), progress=bar.update)
+    return fps, pairs, loose
+
+
+def _dedup(args: argparse.Namespace) -> int:
+    from training.dedup import cluster, size_histogram
+
+    fps, pairs, loose = _fingerprint_and_pair(args)
+    for t in sorted({loose, args.threshold}):
+        ids = cluster(len(fps.records), pairs, t, fps.content_hash)
+        print(
+            f"threshold {t:.3f}: {max(ids, default=-1) + 1} clusters, sizes {size_histogram(ids)}"
+        )
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from training.data import file_sha256
+    from training.dedup import cluster
+    from training.split import assign_splits, build_audit, write_manifest
+
+    fps, pairs, loose = _fingerprint_and_pair(args)
+    ids = cluster(len(fps.records), pairs, args.threshold, fps.content_hash)
+    splits, conflicts = assign_splits(fps.records, ids, seed=args.seed)
+    sha = [file_sha256(r.path) for r in tqdm(fps.records, desc="sha256", unit="img")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_manifest(
+        args.out / "manifest.csv", fps.records, ids, splits, sha, fps.content_hash, conflicts
+    )
+    audit = build_audit(
+        fps.records,
+        ids,
+        splits,
+        conflicts,
+        pairs,
+        args.threshold,
+        loose,
+        fps.dropped,
+        seed=args.seed,
+    )
+    audit["fingerprint_size"] = args.size
+    (args.out / "audit.json").write_text(json.dumps(audit, indent=1) + "\n", encoding="utf-8")
+    print(
+        f"{len(fps.records)} images, {audit['clusters']} clusters, "
+        f"{len(conflicts)} conflicting; leakage {audit['leakage']}"
+    )
+    print(f"wrote {args.out / 'manifest.csv'} and {args.out / 'audit.json'}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "index": ("count the labelled images under --data-root", _data_args, _index),
+    "dedup": ("find near-duplicate clusters and print their sizes", _dedup_args, _dedup),
+    "split": ("index -> dedup -> split; write manifest.csv + audit.json", _split_args, _split),
+    # "train", "calibrate", "export", "evaluate": added by their modules
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_args, _) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    return COMMANDS[args.command][2](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

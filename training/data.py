@@ -1,0 +1,165 @@
+"""Index folders of labelled MRI slices into frozen records.
+
+A *root* is a folder such as ``../shared/data/sartaj`` whose descendants include
+class-named folders (``glioma_tumor``, ``notumor``, ``yes`` ...). Every image file in a
+class folder becomes one :class:`Record`:
+
+* ``path``: absolute path of the file;
+* ``rel_path``: POSIX path relative to the *data root* (the root's parent folder),
+  e.g. ``sartaj/Training/glioma_tumor/gg (1).jpg``; this is what the manifest stores;
+* ``label``: a :class:`Label`; :attr:`Label.TUMOR` is a *partial* label ("some tumour,
+  type unknown", Br35H ``yes``), never a fifth network class: train it with
+  ``-log(1 - p_no_tumor)``;
+* ``source``: the root folder's name (``sartaj``, ``figshare``, ``br35h``);
+* ``subset``: the folders between the root and the class folder joined with ``/``
+  (``Training`` / ``Testing`` for Sartaj, ``""`` when there are none).
+
+These field names are a contract with :mod:`training.split` (manifest columns) and the
+trainer; keep them stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
+
+
+class Label(str, Enum):
+    """Training labels. The first four are ``model_spec.CLASS_NAMES``; TUMOR is partial."""
+
+    GLIOMA = "glioma"
+    MENINGIOMA = "meningioma"
+    NO_TUMOR = "no_tumor"
+    PITUITARY = "pituitary"
+    TUMOR = "tumor"
+
+    @property
+    def is_specific(self) -> bool:
+        """True for the four network classes, False for the partial TUMOR label."""
+        return self is not Label.TUMOR
+
+    @property
+    def is_tumour(self) -> bool:
+        return self is not Label.NO_TUMOR
+
+
+FOLDER_LABELS: dict[str, Label] = {
+    "glioma_tumor": Label.GLIOMA,
+    "glioma": Label.GLIOMA,
+    "meningioma_tumor": Label.MENINGIOMA,
+    "meningioma": Label.MENINGIOMA,
+    "no_tumor": Label.NO_TUMOR,
+    "notumor": Label.NO_TUMOR,
+    "no": Label.NO_TUMOR,
+    "pituitary_tumor": Label.PITUITARY,
+    "pituitary": Label.PITUITARY,
+    "tumor_unspecified": Label.TUMOR,
+    "yes": Label.TUMOR,
+    "tumor": Label.TUMOR,
+}
+
+
+def label_for_folder(name: str) -> Label | None:
+    """The label a class folder name stands for (case-insensitive), or None."""
+    return FOLDER_LABELS.get(name.strip().lower())
+
+
+@dataclass(frozen=True)
+class Record:
+    """One labelled slice file (see the module docstring for the fields)."""
+
+    path: Path
+    rel_path: str
+    label: Label
+    source: str
+    subset: str = ""
+
+
+def index_root(root: Path) -> list[Record]:
+    """Every image under a class-named folder below ``root``, sorted by path."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data root {root} is not a folder")
+    records: list[Record] = []
+    for file in sorted(root.rglob("*")):
+        if not file.is_file() or file.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        label = label_for_folder(file.parent.name)
+        if label is None:
+            continue
+        subset = "/".join(file.parent.parent.relative_to(root).parts)
+        records.append(
+            Record(
+                path=file,
+                rel_path=file.relative_to(root.parent).as_posix(),
+                label=label,
+                source=root.name,
+                subset=subset,
+            )
+        )
+    return records
+
+
+def index_roots(roots: Iterable[Path]) -> list[Record]:
+    """Records of several roots; raises if two roots share a name (sources must differ)."""
+    out: list[Record] = []
+    seen: set[str] = set()
+    for root in roots:
+        name = Path(root).resolve().name
+        if name in seen:
+            raise ValueError(f"two data roots are both called {name!r}")
+        seen.add(name)
+        out.extend(index_root(Path(root)))
+    return out
+
+
+def default_roots(data_root: Path) -> list[Path]:
+    """The sub-folders of ``data_root`` (each one a source), sorted by name."""
+    return sorted(p for p in Path(data_root).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def read_grey(path: Path) -> NDArray[np.float32] | None:
+    """Decode an image file as float32 grey in [0, 1]; None (logged) if unreadable."""
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if img is None or img.ndim != 2 or img.size == 0:
+        log.warning("cannot decode %s; dropped", path)
+        return None
+    return img.astype(np.float32) / 255.0
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of the file bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def pixel_hash(grey: NDArray[np.floating]) -> str:
+    """Exact content hash of decoded grey pixels (shape + 8-bit values), 16 hex digits."""
+    q = np.clip(np.rint(np.asarray(grey) * 255.0), 0, 255).astype(np.uint8)
+    h = hashlib.sha256(f"{q.shape[0]}x{q.shape[1]}:".encode())
+    h.update(np.ascontiguousarray(q).tobytes())
+    return h.hexdigest()[:16]
+
+
+def count_by(records: Sequence[Record], *fields: str) -> dict[str, int]:
+    """Counts keyed by the '/'-joined values of ``fields`` (e.g. 'source', 'label')."""
+    out: dict[str, int] = {}
+    for r in records:
+        key = "/".join(str(getattr(getattr(r, f), "value", getattr(r, f))) for f in fields)
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
