@@ -1,0 +1,180 @@
+"""DICOM via pydicom (+ pylibjpeg decoders): every frame is its own Slice.
+
+Per frame: modality rescale (top-level Modality LUT / Rescale, or the Enhanced
+per-frame Pixel Value Transformation), then the VOI LUT or window centre/width when
+the file has one, otherwise a stated percentile window over all frames; MONOCHROME1
+is inverted so that higher is brighter. No patient identifier ever reaches a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from io import BytesIO
+from typing import Any
+
+import numpy as np
+import pydicom
+import pydicom.config
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+from desktop.core.readers.common import (
+    PERCENTILE_WINDOW,
+    ReadError,
+    Slice,
+    UnsupportedFile,
+    check_size,
+    fmt_num,
+    luminance,
+    percentile_window,
+)
+
+# Read what scanners write even when it bends the standard; never warn about it.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+_PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def _parse(data: bytes, force: bool) -> Dataset:
+    try:
+        return pydicom.dcmread(BytesIO(data), force=force)
+    except InvalidDicomError:
+        raise ReadError("not a DICOM file") from None
+    except Exception:  # noqa: BLE001 - any parser failure means a damaged header
+        raise ReadError("corrupt or truncated DICOM header") from None
+
+
+def _transfer_syntax(ds: Dataset) -> str:
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    return "unknown" if ts is None else f"{ts.name} ({ts})"
+
+
+def _decode(ds: Dataset) -> NDArray[Any]:
+    try:
+        return np.asarray(ds.pixel_array)
+    except NotImplementedError:
+        raise UnsupportedFile(f"unsupported DICOM transfer syntax {_transfer_syntax(ds)}") from None
+    except Exception as exc:  # noqa: BLE001 - decoder failures come in many types
+        text = str(exc).lower()
+        if "less than expected" in text or "truncat" in text or "end of" in text:
+            raise ReadError("truncated DICOM pixel data") from None
+        if "transfer syntax" in text and ("plugin" in text or "support" in text):
+            raise UnsupportedFile(
+                f"unsupported DICOM transfer syntax {_transfer_syntax(ds)}"
+            ) from None
+        raise ReadError(f"could not decode DICOM pixel data ({_transfer_syntax(ds)})") from None
+
+
+def _frame_item(ds: Dataset, index: int, name: str) -> Dataset | None:
+    """An Enhanced-IOD functional group item for one frame (per-frame, then shared)."""
+    for groups, i in (
+        ("PerFrameFunctionalGroupsSequence", index),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
+        seq = ds.get(groups)
+        if seq and i < len(seq):
+            inner = seq[i].get(name)
+            if inner:
+                return inner[0]
+    return None
+
+
+def _rescale(frame: NDArray[Any], ds: Dataset, index: int) -> NDArray[np.float32]:
+    if "ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds:
+        return np.asarray(apply_modality_lut(frame, ds), dtype=np.float32)
+    item = _frame_item(ds, index, "PixelValueTransformationSequence")
+    if item is not None and "RescaleSlope" in item:
+        slope = float(item.RescaleSlope)
+        intercept = float(item.get("RescaleIntercept", 0.0))
+        return (frame.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(
+            np.float32
+        )
+    return frame.astype(np.float32)
+
+
+def _first(value: Any) -> float:
+    return float(value[0]) if isinstance(value, pydicom.multival.MultiValue) else float(value)
+
+
+def window_centre_width(
+    x: NDArray[np.float32], centre: float, width: float, function: str = "LINEAR"
+) -> NDArray[np.float32]:
+    """DICOM PS3.3 C.11.2.1.2 windowing, mapped to [0, 1]."""
+    if function == "SIGMOID":
+        out = 1.0 / (1.0 + np.exp(-4.0 * (x - centre) / max(width, 1e-6)))
+    elif function == "LINEAR_EXACT":
+        out = (x - centre) / max(width, 1e-6) + 0.5
+    else:
+        w = max(width, 1.0)
+        out = (x - (centre - 0.5)) / max(w - 1.0, 1e-6) + 0.5
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _voi(
+    raw: NDArray[np.float32], ds: Dataset, index: int
+) -> tuple[NDArray[np.float32], str] | None:
+    """The file's own VOI LUT or window for one frame, or None when it has none."""
+    if "VOILUTSequence" in ds:
+        item = ds.VOILUTSequence[0]
+        lut = np.asarray(item.LUTData, dtype=np.float32).ravel()
+        top = float(lut.max()) if lut.size else 0.0
+        if top > 0:
+            out = np.asarray(apply_voi_lut(raw, ds, prefer_lut=True), dtype=np.float32)
+            return np.clip(out / np.float32(top), 0.0, 1.0), "DICOM VOI LUT"
+    source: Dataset | None = ds if "WindowCenter" in ds and "WindowWidth" in ds else None
+    if source is None:
+        source = _frame_item(ds, index, "FrameVOILUTSequence")
+        if source is not None and not ("WindowCenter" in source and "WindowWidth" in source):
+            source = None
+    if source is None:
+        return None
+    c, w = _first(source.WindowCenter), _first(source.WindowWidth)
+    if not w > 0:
+        return None
+    function = str(source.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+    return window_centre_width(
+        raw, c, w, function
+    ), f"DICOM VOI window C={fmt_num(c)},W={fmt_num(w)}"
+
+
+def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
+    """All frames of a DICOM file, windowed to [0, 1]."""
+    ds = _parse(data, force)
+    if not any(tag in ds for tag in _PIXEL_TAGS):
+        raise ReadError("DICOM without pixel data")
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        raise ReadError("DICOM without image size (Rows/Columns)") from None
+    check_size(cols, rows, frames)
+    arr = _decode(ds)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if samples > 1:
+        arr = luminance(arr)
+    if arr.ndim == 2:
+        arr = arr[np.newaxis]
+    if arr.ndim != 3:
+        raise UnsupportedFile(f"unsupported DICOM pixel layout {arr.shape}")
+    raws = [_rescale(arr[i], ds, i) for i in range(arr.shape[0])]
+    volume: NDArray[np.float32] | None = None
+    invert = photometric == "MONOCHROME1"
+    for i, raw in enumerate(raws):
+        voi = _voi(raw, ds, i) if samples == 1 else None
+        if voi is None:
+            if volume is None:
+                volume = np.stack(raws)
+            px, lo, hi = percentile_window(raw, reference=volume)
+            p_lo, p_hi = PERCENTILE_WINDOW
+            note = f"DICOM percentile {p_lo:g}-{p_hi:g} ({fmt_num(lo)}..{fmt_num(hi)})"
+            if samples > 1:
+                note += ", colour to grey"
+        else:
+            px, note = voi
+        if invert:
+            px = (1.0 - px).astype(np.float32)
+            note += ", MONOCHROME1 inverted"
+        yield Slice(i, np.ascontiguousarray(px, dtype=np.float32), note, raw)
