@@ -1,0 +1,398 @@
+"""Calibration: temperature scaling, the ``uncertain`` threshold and the OOD score.
+
+* temperature: one scalar T fitted on validation logits by minimising the NLL of
+  softmax(logits / T) (golden-section search on log T; NLL is unimodal there);
+* ECE: 15 equal-width confidence bins, |accuracy - confidence| weighted by bin size;
+* ``uncertain``: the smallest threshold on the calibrated top probability at which the
+  error rate of the accepted validation calls is <= ``max_error`` (default 1%), never
+  below ``floor`` (0.5); coverage and error rate at it are reported;
+* OOD: see :mod:`training.ood`; its threshold is a percentile of validation scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+from tqdm import tqdm
+
+from desktop.core.model_spec import CLASS_NAMES, Preprocessing
+from desktop.core.preprocess import normalise, to_batch
+from training.inputs import (
+    DEFAULT_DATA_ROOT,
+    DEFAULT_MANIFEST,
+    ManifestRow,
+    iter_batches,
+    load_checkpoint,
+    read_grey,
+    read_manifest,
+)
+from training.ood import MahalanobisScorer, head_outputs
+from training.probes import all_probes
+
+ECE_BINS = 15
+
+
+def softmax(logits: NDArray[np.floating], temperature: float = 1.0) -> NDArray[np.float64]:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def nll(logits: NDArray[np.floating], labels: NDArray[np.integer], temperature: float) -> float:
+    """Mean negative log-likelihood of ``labels`` under softmax(logits / T)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    m = z.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
+    return float(np.mean(lse - z[np.arange(len(z)), labels]))
+
+
+def fit_temperature(
+    logits: NDArray[np.floating],
+    labels: NDArray[np.integer],
+    bounds: tuple[float, float] = (0.05, 20.0),
+    tol: float = 1e-5,
+) -> float:
+    """The temperature minimising validation NLL (golden-section search on log T)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    a, b = math.log(bounds[0]), math.log(bounds[1])
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = nll(logits, labels, math.exp(c)), nll(logits, labels, math.exp(d))
+    while b - a > tol:
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = nll(logits, labels, math.exp(c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = nll(logits, labels, math.exp(d))
+    return math.exp((a + b) / 2)
+
+
+def expected_calibration_error(
+    probs: NDArray[np.floating], labels: NDArray[np.integer], n_bins: int = ECE_BINS
+) -> float:
+    """ECE with ``n_bins`` equal-width bins (lo, hi] on the top probability."""
+    probs = np.asarray(probs, dtype=np.float64)
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(labels)
+    bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def reliability_bins(
+    probs: NDArray[np.floating], labels: NDArray[np.integer], n_bins: int = ECE_BINS
+) -> list[dict[str, float]]:
+    """Per-bin (lo, hi, count, confidence, accuracy) for a reliability diagram."""
+    probs = np.asarray(probs, dtype=np.float64)
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(labels)
+    bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
+    out = []
+    for b in range(n_bins):
+        m = bins == b
+        out.append(
+            {
+                "lo": b / n_bins,
+                "hi": (b + 1) / n_bins,
+                "count": int(m.sum()),
+                "confidence": float(conf[m].mean()) if m.any() else float("nan"),
+                "accuracy": float(correct[m].mean()) if m.any() else float("nan"),
+            }
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The ``uncertain`` threshold and what it does on the data it was chosen on."""
+
+    threshold: float
+    coverage: float  #: fraction of calls accepted (confidence >= threshold)
+    error_rate: float  #: error rate among the accepted calls
+    target_met: bool  #: False when no threshold reached ``max_error``
+
+
+def coverage_error(
+    conf: NDArray[np.floating], correct: NDArray[np.bool_], threshold: float
+) -> tuple[float, float]:
+    """(coverage, error rate of accepted calls) at ``threshold``."""
+    acc = np.asarray(conf) >= threshold
+    if not acc.any():
+        return 0.0, 0.0
+    return float(acc.mean()), float(1.0 - np.asarray(correct)[acc].mean())
+
+
+def choose_threshold(
+    conf: NDArray[np.floating],
+    correct: NDArray[np.bool_],
+    max_error: float = 0.01,
+    floor: float = 0.5,
+) -> ThresholdChoice:
+    """Smallest threshold (>= floor) whose accepted calls err at most ``max_error``.
+
+    Candidates are the observed confidences; if none meets the target, the candidate with
+    the lowest error rate (ties: the lower threshold) is returned with target_met=False.
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    order = np.argsort(-conf, kind="stable")
+    c_sorted, ok_sorted = conf[order], correct[order]
+    errors = np.cumsum(~ok_sorted)  # errors among the top-i+1 most confident
+    n_acc = np.arange(1, len(conf) + 1)
+    err_rate = errors / n_acc
+    # a threshold equal to c_sorted[i] accepts every call with conf >= it: use the last tie
+    last_of_tie = np.r_[c_sorted[1:] != c_sorted[:-1], True]
+    valid = last_of_tie & (c_sorted >= floor)
+    if not valid.any():
+        cov, err = coverage_error(conf, correct, floor)
+        return ThresholdChoice(floor, cov, err, err <= max_error)
+    idx = np.flatnonzero(valid)
+    good = idx[err_rate[idx] <= max_error]
+    met = good.size > 0
+    # sorted by falling confidence: the last good index is the smallest threshold
+    i = int(good[-1]) if met else int(idx[::-1][np.argmin(err_rate[idx][::-1])])
+    t = float(max(c_sorted[i], floor))
+    cov, err = coverage_error(conf, correct, t)
+    return ThresholdChoice(t, cov, err, met)
+
+
+# --------------------------------------------------------------------------- command
+
+VAL_SPLITS = ("val", "validation")
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Network outputs over a list of manifest rows (labels: -1 = partial ``tumor``)."""
+
+    logits: NDArray[np.float32]
+    pooled: NDArray[np.float32]
+    labels: NDArray[np.int64]
+    rows: tuple[ManifestRow, ...]
+
+
+def collect(
+    model: nn.Module,
+    rows: Sequence[ManifestRow],
+    data_root: Path,
+    prep: Preprocessing,
+    batch_size: int = 64,
+    desc: str = "",
+) -> Collected:
+    """Logits and pooled features of every readable row, through the app's preprocessing."""
+    logits, pooled, kept = [], [], []
+    batches = iter_batches(rows, data_root, prep, batch_size)
+    with torch.inference_mode():
+        for chunk, x in tqdm(batches, total=-(-len(rows) // batch_size), desc=desc, leave=False):
+            lg, pl, _ = head_outputs(model, torch.from_numpy(x))
+            logits.append(lg.numpy())
+            pooled.append(pl.numpy())
+            kept.extend(chunk)
+    k, f = len(CLASS_NAMES), model.classifier_linear.in_features
+    return Collected(
+        np.concatenate(logits) if logits else np.zeros((0, k), np.float32),
+        np.concatenate(pooled) if pooled else np.zeros((0, f), np.float32),
+        np.array([r.label_index for r in kept], dtype=np.int64),
+        tuple(kept),
+    )
+
+
+def collect_cached(
+    model: nn.Module, args: argparse.Namespace, prep: Preprocessing, paths: set[str]
+) -> Collected:
+    """Like :func:`collect` for the rows in ``paths``, from ``training.cache`` images."""
+    from training.cache import load_cache
+
+    cache = load_cache(args.manifest, args.data_root, args.cache, prep.input_size)
+    idx = [i for i, p in enumerate(cache.paths) if p in paths]
+    logits, pooled = [], []
+    with torch.inference_mode():
+        for s in tqdm(range(0, len(idx), args.batch_size), desc="training", leave=False):
+            imgs = cache.images[idx[s : s + args.batch_size]].astype(np.float32) / 255.0
+            x = torch.from_numpy(np.stack([normalise(g, prep) for g in imgs]))
+            lg, pl, _ = head_outputs(model, x)
+            logits.append(lg.numpy())
+            pooled.append(pl.numpy())
+    return Collected(
+        np.concatenate(logits), np.concatenate(pooled), cache.labels[idx].astype(np.int64), ()
+    )
+
+
+def probe_scores(
+    model: nn.Module,
+    scorer: MahalanobisScorer,
+    probes: dict[str, NDArray[np.float32]],
+    prep: Preprocessing,
+) -> dict[str, float]:
+    """OOD score of every probe image through the app's preprocessing."""
+    names = list(probes)
+    with torch.inference_mode():
+        x = torch.from_numpy(to_batch([probes[n] for n in names], prep))
+        _, pooled, _ = head_outputs(model, x)
+        scores = scorer(pooled).numpy()
+    return {n: float(s) for n, s in zip(names, scores, strict=True)}
+
+
+def calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    """Fit temperature, thresholds and the OOD scorer; save them to ``args.out``."""
+    model, prep, ckpt = load_checkpoint(args.checkpoint)
+    rows = read_manifest(args.manifest)
+    val_rows = [r for r in rows if r.split in VAL_SPLITS]
+    train_rows = [r for r in rows if r.split == "train" and r.label_index >= 0]
+    rng = np.random.default_rng(args.seed)
+    if len(train_rows) > args.max_train:
+        pick = np.sort(rng.choice(len(train_rows), args.max_train, replace=False))
+        train_rows = [train_rows[i] for i in pick]
+    if not val_rows or not train_rows:
+        raise SystemExit(f"manifest {args.manifest} has no validation or training rows")
+    val = collect(model, val_rows, args.data_root, prep, args.batch_size, "validation")
+    if args.cache is not None:  # training features from the decode cache (faster)
+        train = collect_cached(model, args, prep, {r.path for r in train_rows})
+    else:
+        train = collect(model, train_rows, args.data_root, prep, args.batch_size, "training")
+    lab = val.labels >= 0
+    logits, labels = val.logits[lab], val.labels[lab]
+    temperature = fit_temperature(logits, labels)
+    probs = softmax(logits, temperature)
+    conf, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
+    choice = choose_threshold(conf, correct, args.max_error)
+    scorer, shrink = MahalanobisScorer.fit(train.pooled, train.labels)
+    val_scores = scorer.score(val.pooled)
+    ood_threshold = float(np.percentile(val_scores, args.ood_percentile))
+    brains = [
+        g
+        for r in val_rows[:: max(1, len(val_rows) // 3)][:3]
+        if (g := read_grey(Path(args.data_root) / r.path)) is not None
+    ]
+    probes = probe_scores(model, scorer, all_probes(brains), prep)
+    summary: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint),
+        "arch": ckpt["arch"],
+        "n_val": int(len(val.rows)),
+        "n_val_labelled": int(lab.sum()),
+        "n_train_features": int(len(train.labels)),
+        "temperature": temperature,
+        "val_nll_before": nll(logits, labels, 1.0),
+        "val_nll_after": nll(logits, labels, temperature),
+        "val_ece_before": expected_calibration_error(softmax(logits), labels),
+        "val_ece_after": expected_calibration_error(probs, labels),
+        "val_accuracy": float(correct.mean()),
+        "uncertain_rule": f"smallest threshold >= 0.5 with validation error of accepted "
+        f"calls <= {args.max_error:g}",
+        "uncertain": asdict(choice),
+        "ood_rule": f"{args.ood_percentile:g}th percentile of validation OOD scores",
+        "ood_threshold": ood_threshold,
+        "ood_shrinkage": shrink,
+        "val_ood_percentiles": {
+            str(q): float(np.percentile(val_scores, q)) for q in (50, 90, 99, 99.5, 100)
+        },
+        "probes": {n: {"score": s, "unsupported": s > ood_threshold} for n, s in probes.items()},
+    }
+    summary["probes_all_unsupported"] = all(p["unsupported"] for p in summary["probes"].values())
+    out = Path(args.out or Path(args.checkpoint).with_suffix(".calibration.pt"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "temperature": temperature,
+            "uncertain": choice.threshold,
+            "ood_threshold": ood_threshold,
+            "ood_state": scorer.state_dict(),
+            "summary": summary,
+        },
+        out,
+    )
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def load_calibration(path: Path) -> tuple[dict[str, Any], MahalanobisScorer]:
+    """(the saved calibration dict, its OOD scorer)."""
+    cal = torch.load(Path(path), map_location="cpu", weights_only=False)
+    return cal, MahalanobisScorer.from_state(cal["ood_state"])
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        "calibrate",
+        add_help=add_help,
+        description="Fit temperature scaling, the 'uncertain' threshold and the OOD score "
+        "on validation/training features of a checkpoint.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="training checkpoint (.pt)")
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="split manifest CSV")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="image folder root")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="decode-cache folder of training.cache: training features are read from it "
+        "(faster); validation images are always decoded through the app's own path",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output .pt (default: <checkpoint>.calibration.pt; a .json summary beside)",
+    )
+    p.add_argument(
+        "--max-error",
+        type=float,
+        default=0.01,
+        help="error rate allowed among accepted (not uncertain) calls",
+    )
+    p.add_argument(
+        "--ood-percentile",
+        type=float,
+        default=99.5,
+        help="percentile of validation OOD scores used as the threshold",
+    )
+    p.add_argument(
+        "--max-train",
+        type=int,
+        default=3000,
+        help="training images used to fit the OOD class means/covariance",
+    )
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    s = calibrate(args)
+    print(
+        json.dumps(
+            {
+                k: s[k]
+                for k in (
+                    "temperature",
+                    "val_ece_before",
+                    "val_ece_after",
+                    "uncertain",
+                    "ood_threshold",
+                    "probes_all_unsupported",
+                )
+            },
+            indent=2,
+        )
+    )
+    for name, p in s["probes"].items():
+        print(f"  probe {name:32s} ood={p['score']:10.3f} unsupported={p['unsupported']}")
+    return 0

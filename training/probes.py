@@ -1,0 +1,99 @@
+"""Out-of-distribution probe images: what must come out ``unsupported``.
+
+Natural photographs (``../shared/weights/natural_images``), blank and noise images, a
+synthetic document page, simple patterns, and broken versions of real brain slices
+(grey levels inverted, tiles shuffled). All are float32 grey in [0, 1], as decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+Grey = NDArray[np.float32]
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+NATURAL_IMAGES = SHARED / "weights" / "natural_images"
+
+
+def document_page(size: int = 512, seed: int = 0) -> Grey:
+    """A white page with lines of black text, like a scanned letter."""
+    rng = np.random.default_rng(seed)
+    page = np.full((size, int(size * 0.75)), 255, dtype=np.uint8)
+    words = ["Patient", "report", "MRI", "brain", "findings", "impression", "normal", "date"]
+    y = 40
+    while y < size - 20:
+        line = " ".join(rng.choice(words, size=5))
+        cv2.putText(page, line, (20, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
+        y += int(rng.integers(22, 34))
+    return page.astype(np.float32) / 255.0
+
+
+def shuffled_tiles(img: Grey, tiles: int = 6, seed: int = 0) -> Grey:
+    """The image cut into tiles x tiles blocks put back in random order."""
+    h, w = (img.shape[0] // tiles) * tiles, (img.shape[1] // tiles) * tiles
+    th, tw = h // tiles, w // tiles
+    blocks = [
+        img[r * th : (r + 1) * th, c * tw : (c + 1) * tw]
+        for r in range(tiles)
+        for c in range(tiles)
+    ]
+    order = np.random.default_rng(seed).permutation(len(blocks))
+    rows = [
+        np.hstack([blocks[i] for i in order[r * tiles : (r + 1) * tiles]]) for r in range(tiles)
+    ]
+    return np.ascontiguousarray(np.vstack(rows), dtype=np.float32)
+
+
+def synthetic_probes(size: int = 256, seed: int = 0) -> dict[str, Grey]:
+    """Probes that need no files."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    checker = ((np.arange(size)[:, None] // 32 + np.arange(size)[None, :] // 32) % 2).astype(
+        np.float32
+    )
+    return {
+        "blank_black": np.zeros((size, size), np.float32),
+        "blank_white": np.ones((size, size), np.float32),
+        "blank_grey": np.full((size, size), 0.5, np.float32),
+        "noise_uniform": rng.random((size, size), dtype=np.float32),
+        "noise_gaussian_blur": cv2.GaussianBlur(
+            rng.random((size, size), dtype=np.float32), (0, 0), 4
+        ),
+        "document": document_page(2 * size, seed),
+        "gradient": np.ascontiguousarray(0.5 * (xx + yy), dtype=np.float32),
+        "checkerboard": checker,
+    }
+
+
+def natural_probes(folder: Path = NATURAL_IMAGES) -> dict[str, Grey]:
+    """The natural photographs (and their inverted versions); empty if the folder is absent."""
+    out: dict[str, Grey] = {}
+    if not folder.is_dir():
+        return out
+    for f in sorted(folder.iterdir()):
+        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            continue
+        g = img.astype(np.float32) / 255.0
+        out[f"natural_{f.stem}"] = g
+        out[f"natural_{f.stem}_inverted"] = 1.0 - g
+    return out
+
+
+def distorted_probes(brains: Sequence[Grey]) -> dict[str, Grey]:
+    """Real brain slices broken on purpose: grey levels inverted, tiles shuffled."""
+    out: dict[str, Grey] = {}
+    for i, b in enumerate(brains):
+        out[f"brain{i}_inverted"] = np.ascontiguousarray(1.0 - b, dtype=np.float32)
+        out[f"brain{i}_tiles_shuffled"] = shuffled_tiles(b, seed=i)
+    return out
+
+
+def all_probes(brains: Sequence[Grey] = ()) -> dict[str, Grey]:
+    """Every probe by name (natural images only where ../shared is present)."""
+    return {**natural_probes(), **synthetic_probes(), **distorted_probes(brains)}
