@@ -1,0 +1,84 @@
+"""QApplication set-up and command-line parsing for ``brain-mri-review``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="brain-mri-review",
+        description="Review brain MRI slices with an ONNX classifier. "
+        "Research use only - not for diagnostic use.",
+    )
+    p.add_argument("paths", nargs="*", help="files or folders to classify at once")
+    p.add_argument("--model", type=Path, help="ONNX model file (default: the bundled model)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def load_classifier(model: Path | None) -> tuple[Any | None, str | None]:
+    """(classifier, error text): the given or bundled model; (None, None) when none exists."""
+    from desktop.core.classifier import Classifier, ModelLoadError
+    from desktop.core.resources import bundled_model_path
+
+    path = model if model is not None else bundled_model_path()
+    if path is None:
+        return None, None
+    try:
+        return Classifier.load(path), None
+    except ModelLoadError as exc:
+        return None, str(exc)
+
+
+def application(argv: Sequence[str]) -> QApplication:
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(list(argv))
+    app.setApplicationName("Brain MRI Review")
+    app.setOrganizationName("brain-mri-review")
+    app.setApplicationVersion(__version__)
+    app.setStyle("Fusion")
+    _apply_style_sheet(app)
+    return app
+
+
+def _apply_style_sheet(app: QApplication) -> None:
+    from desktop.core.resources import resource_path
+
+    try:
+        qss = resource_path("resources/style.qss")
+    except (ValueError, FileNotFoundError):
+        return
+    if qss.is_file():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, open the window, classify the given paths; the exit code."""
+    from desktop.ui.main_window import MainWindow
+
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    app = application(sys.argv[:1])
+    classifier, error = load_classifier(args.model)
+    window = MainWindow(classifier, model_error=error)
+    window.show()
+    if error:
+        QTimer.singleShot(
+            0, lambda: QMessageBox.critical(window, "The model could not be loaded", error)
+        )
+    if args.paths:
+        if classifier is None:
+            window.statusBar().showMessage("No model installed - files cannot be classified")
+        else:
+            QTimer.singleShot(0, lambda: window.classify(args.paths))
+    return int(app.exec())

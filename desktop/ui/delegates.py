@@ -1,0 +1,120 @@
+"""Painting of table cells: thumbnails (bounded pixmap cache) and confidence bars."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from desktop.core.results import Status
+from desktop.ui.results_model import ResultRole, ThumbnailRole
+
+ROW_HEIGHT = 48
+THUMB_SIZE = 44
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class PixmapCache:
+    """A small LRU of scaled pixmaps keyed by QImage.cacheKey() (GUI thread only)."""
+
+    def __init__(self, limit: int = 600) -> None:
+        self._limit = limit
+        self._items: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()
+
+    def get(self, image: QImage, side: int) -> QPixmap:
+        key = (image.cacheKey(), side)
+        pix = self._items.get(key)
+        if pix is not None:
+            self._items.move_to_end(key)
+            return pix
+        scaled = image.scaled(
+            side,
+            side,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        pix = QPixmap.fromImage(scaled)
+        self._items[key] = pix
+        if len(self._items) > self._limit:
+            self._items.popitem(last=False)
+        return pix
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Draws the slice thumbnail centred in its cell."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.cache = PixmapCache()
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        style = opt.widget.style() if opt.widget else None
+        if style is not None:
+            style.drawPrimitive(
+                QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, opt.widget
+            )
+        image = index.data(ThumbnailRole)
+        if not isinstance(image, QImage) or image.isNull():
+            return
+        side = max(8, min(opt.rect.height(), opt.rect.width()) - 4)
+        pix = self.cache.get(image, side)
+        x = opt.rect.x() + (opt.rect.width() - pix.width()) // 2
+        y = opt.rect.y() + (opt.rect.height() - pix.height()) // 2
+        painter.drawPixmap(x, y, pix)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
+        return QSize(THUMB_SIZE + 6, ROW_HEIGHT)
+
+
+class ConfidenceDelegate(QStyledItemDelegate):
+    """A thin horizontal bar under the percentage; grey for uncertain calls."""
+
+    BAR = QColor(52, 120, 198)
+    BAR_UNCERTAIN = QColor(160, 160, 160)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        result = index.data(ResultRole)
+        conf = getattr(result, "confidence", None)
+        style = opt.widget.style() if opt.widget else None
+        if style is None:
+            return
+        if conf is None:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+            return
+        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, opt.widget)
+        r = opt.rect.adjusted(6, 6, -6, -6)
+        bar_h = 6
+        track = QRect(r.left(), r.bottom() - bar_h, r.width(), bar_h)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(opt.palette.mid().color().lighter(130))
+        painter.drawRoundedRect(track, 3, 3)
+        fill = QRect(track)
+        fill.setWidth(max(2, round(track.width() * max(0.0, min(1.0, float(conf))))))
+        uncertain = getattr(result, "status", None) is Status.UNCERTAIN
+        painter.setBrush(self.BAR_UNCERTAIN if uncertain else self.BAR)
+        painter.drawRoundedRect(fill, 3, 3)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        text_colour = (
+            opt.palette.highlightedText().color() if selected else opt.palette.text().color()
+        )
+        if uncertain and not selected:
+            text_colour = QColor(112, 112, 112)
+        painter.setPen(text_colour)
+        text_rect = QRect(r.left(), r.top(), r.width(), r.height() - bar_h - 2)
+        painter.drawText(
+            text_rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), opt.text
+        )
+        painter.restore()

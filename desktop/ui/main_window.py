@@ -1,0 +1,352 @@
+"""The main window: actions, menus, toolbar, drag-and-drop, status bar."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSize, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop import __version__
+from desktop.core.model_spec import CLASS_NAMES
+from desktop.core.results import Status
+from desktop.ui.controller import Progress, RunController
+from desktop.ui.preview import PreviewPane
+from desktop.ui.proxy import ResultsProxy
+from desktop.ui.results_model import STATUS_WORDS, ResultsModel
+from desktop.ui.widgets import Banner, FilterBar, ProgressPanel, ResultsTable
+from desktop.ui.worker import PipelineLike
+
+NOTICE_LINE = "Research use only - not for diagnostic use."
+NO_MODEL = "No model installed - files cannot be classified."
+BROKEN_MODEL = "The model could not be loaded - files cannot be classified."
+FILE_FILTER = (
+    "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.dicom *.nii *.nii.gz);;All files (*)"
+)
+
+
+class MainWindow(QMainWindow):
+    """Drop or open files; results stream into the table; select a row to preview it."""
+
+    def __init__(
+        self,
+        classifier: Any | None = None,
+        pipeline: PipelineLike | None = None,
+        model_error: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.classifier = classifier
+        if pipeline is None and classifier is not None:
+            from desktop.core.pipeline import Pipeline
+
+            pipeline = Pipeline(classifier)
+        spec = getattr(classifier, "spec", None)
+        class_names = tuple(spec.class_names) if spec is not None else CLASS_NAMES
+        self.setWindowTitle("Brain MRI Review")
+        self.resize(1280, 800)
+        self.setAcceptDrops(True)
+
+        self.model = ResultsModel(class_names, self)
+        self.proxy = ResultsProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.controller = RunController(pipeline, parent=self)
+        self.table = ResultsTable()
+        self.table.setModel(self.proxy)
+        self.table.apply_default_widths()
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until asked
+        self.filters = FilterBar(class_names)
+        self.preview = PreviewPane(class_names, spec.preprocessing if spec else None)
+        self.progress = ProgressPanel()
+        self.counts = QLabel()
+        self.model_label = QLabel()
+        self._build_layout(model_error)
+        self._build_actions()
+        self._connect()
+        self._update_counts()
+        self._set_busy(False)
+
+    # -- construction -------------------------------------------------------------------
+    def _build_layout(self, model_error: str | None) -> None:
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.notice = Banner(NOTICE_LINE, "#fff4ce", "#5c4400")
+        self.notice.setToolTip(_notice_text())
+        lay.addWidget(self.notice)
+        self.model_banner: Banner | None = None
+        if not self.controller.can_classify:
+            self.model_banner = Banner(
+                (BROKEN_MODEL if model_error else NO_MODEL)
+                + (f" ({model_error})" if model_error else ""),
+                "#fde7e9",
+                "#8a1020",
+            )
+            lay.addWidget(self.model_banner)
+            self.table.empty_hint = (BROKEN_MODEL if model_error else NO_MODEL) + (
+                "\nStart with --model PATH to choose a model file."
+            )
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 0, 0)
+        left_lay.setSpacing(0)
+        left_lay.addWidget(self.filters)
+        left_lay.addWidget(self.table, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.preview)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([800, 480])
+        self.splitter.setChildrenCollapsible(False)
+        lay.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        sb = self.statusBar()
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.counts)
+        sb.addPermanentWidget(self.model_label)
+        if self.classifier is not None:
+            path = Path(getattr(self.classifier, "path", "model"))
+            self.model_label.setText(f"Model: {path.name}")
+            self.model_label.setToolTip(f"{path}\nsha256 {getattr(self.classifier, 'sha256', '?')}")
+        else:
+            self.model_label.setText("No model")
+
+    def _action(
+        self, text: str, icon: QStyle.StandardPixmap | None, shortcut: Any, slot: Any
+    ) -> QAction:
+        action = QAction(text, self)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        self.open_files_action = self._action(
+            "&Open Files…", sp.SP_DialogOpenButton, QKeySequence.StandardKey.Open, self.open_files
+        )
+        self.open_folder_action = self._action(
+            "Open &Folder…", sp.SP_DirOpenIcon, "Ctrl+Shift+O", self.open_folder
+        )
+        self.cancel_action = self._action(
+            "&Cancel", sp.SP_BrowserStop, "Esc", self.controller.cancel
+        )
+        self.export_csv_action = self._action(
+            "Export &CSV…", sp.SP_DialogSaveButton, "Ctrl+E", lambda: self.export("csv")
+        )
+        self.export_json_action = self._action(
+            "Export &JSON…", sp.SP_DialogSaveButton, "Ctrl+Shift+E", lambda: self.export("json")
+        )
+        self.remove_action = self._action(
+            "&Remove Selected Rows",
+            sp.SP_TrashIcon,
+            QKeySequence.StandardKey.Delete,
+            self.remove_selected,
+        )
+        self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.table.addAction(self.remove_action)
+        self.clear_action = self._action("C&lear All", None, None, self.clear_all)
+        quit_action = self._action("&Quit", None, QKeySequence.StandardKey.Quit, self.close)
+        about_action = self._action("&About", None, None, self.about)
+
+        file_menu = self.menuBar().addMenu("&File")
+        for a in (self.open_files_action, self.open_folder_action):
+            file_menu.addAction(a)
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_csv_action)
+        file_menu.addAction(self.export_json_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.cancel_action)
+        edit_menu.addAction(self.remove_action)
+        edit_menu.addAction(self.clear_action)
+        self.menuBar().addMenu("&Help").addAction(about_action)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        tb.setIconSize(QSize(20, 20))
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for a in (self.open_files_action, self.open_folder_action):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.cancel_action)
+        tb.addSeparator()
+        tb.addAction(self.export_csv_action)
+        tb.addAction(self.export_json_action)
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.rows_arrived.connect(self._on_rows)
+        c.progress_changed.connect(self._on_progress)
+        c.busy_changed.connect(self._set_busy)
+        c.notified.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        c.errored.connect(lambda text: QMessageBox.critical(self, "Classification failed", text))
+        c.idle.connect(self._on_idle)
+        self.progress.cancel_requested.connect(c.cancel)
+        self.filters.class_changed.connect(self.proxy.set_class_filter)
+        self.filters.status_changed.connect(self.proxy.set_status_filter)
+        self.filters.text_changed.connect(self.proxy.set_text_filter)
+        for sig in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
+            sig.connect(self._update_counts)
+        self.proxy.layoutChanged.connect(self._update_counts)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+
+    # -- opening ------------------------------------------------------------------------
+    def classify(self, paths: Sequence[str | Path]) -> bool:
+        """Queue files and folders for classification (command line, dialogs, drops)."""
+        return self.controller.enqueue(list(paths))
+
+    def open_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open MRI files", "", FILE_FILTER)
+        if files:
+            self.classify(files)
+
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of MRI files")
+        if folder:
+            self.classify([folder])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if _local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:
+        event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = _local_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.classify(paths)
+
+    # -- results ------------------------------------------------------------------------
+    def _on_rows(self, rows: list[Any]) -> None:
+        self.model.append_rows(rows)
+
+    def _on_progress(self, p: Progress) -> None:
+        self.progress.update_progress(p)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_action.setEnabled(busy)
+
+    def _on_idle(self, cancelled: bool) -> None:
+        n = self.model.rowCount()
+        self.statusBar().showMessage(
+            f"Cancelled - {n:,} slice(s) kept" if cancelled else f"Done - {n:,} slice(s)", 8000
+        )
+        self._update_counts()
+
+    def _update_counts(self, *_: object) -> None:
+        total = self.model.rowCount()
+        self.filters.set_counts(self.proxy.rowCount(), total)
+        counts = self.model.status_counts()
+        words = [f"{counts[s]:,} {STATUS_WORDS[s]}" for s in Status if counts[s]]
+        self.counts.setText(f"{total:,} slices" + (": " + " · ".join(words) if words else ""))
+        has_rows = total > 0
+        for a in (self.export_csv_action, self.export_json_action, self.clear_action):
+            a.setEnabled(has_rows)
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        result = self.proxy.result_at(current.row()) if current.isValid() else None
+        self.preview.show_result(result)
+
+    def remove_selected(self) -> None:
+        rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}
+        if not rows:
+            return
+        removed = self.model.remove_rows(rows)
+        left = self.model.paths()
+        self.controller.release(r.result.path for r in removed if r.result.path not in left)
+        self.statusBar().showMessage(f"Removed {len(removed):,} row(s)", 5000)
+
+    def clear_all(self) -> None:
+        self.controller.release(self.model.paths())
+        self.model.clear()
+        self.preview.show_result(None)
+
+    # -- export -------------------------------------------------------------------------
+    def export(self, kind: str) -> bool:
+        """Export all rows as CSV or JSON; a failed write keeps the data and says why."""
+        from desktop.core import export
+
+        results = self.model.results()
+        if not results:
+            self.statusBar().showMessage("Nothing to export yet", 5000)
+            return False
+        ext = "csv" if kind == "csv" else "json"
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export {ext.upper()}", f"brain-mri-review.{ext}", f"{ext.upper()} (*.{ext})"
+        )
+        if not path:
+            return False
+        writer = export.write_csv if ext == "csv" else export.write_json
+        try:
+            writer(results, path, self.provenance())
+        except Exception as exc:  # any failure: say so, keep the rows
+            QMessageBox.critical(self, "Export failed", f"Could not write {path}:\n{exc}")
+            return False
+        self.statusBar().showMessage(f"Exported {len(results):,} rows to {path}", 8000)
+        return True
+
+    def provenance(self) -> Any:
+        from desktop.core.export import RESEARCH_NOTICE, Provenance
+
+        c = self.classifier
+        spec = getattr(c, "spec", None)
+        return Provenance(
+            app_version=__version__,
+            model_file=Path(c.path).name if c is not None else "",
+            model_sha256=getattr(c, "sha256", "") or "",
+            model_summary=dict(spec.provenance) if spec is not None else {},
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            notice=RESEARCH_NOTICE,
+        )
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self, "About Brain MRI Review", f"Brain MRI Review {__version__}\n\n{_notice_text()}"
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.controller.cancel()
+        self.controller.wait(5000)
+        super().closeEvent(event)
+
+
+def _local_paths(mime: Any) -> list[str]:
+    if mime is None or not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+
+
+def _notice_text() -> str:
+    try:
+        from desktop.core.resources import resource_path
+
+        return resource_path("resources/notice.txt").read_text(encoding="utf-8").strip()
+    except Exception:  # the notice line is always shown; the long text is a tooltip
+        return NOTICE_LINE

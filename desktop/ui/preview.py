@@ -1,0 +1,271 @@
+"""The preview pane: the selected slice large, its probabilities, and the heat map."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.model_spec import CLASS_NAMES, Preprocessing
+from desktop.core.results import SliceResult, Status
+from desktop.ui import heatmap
+from desktop.ui.results_model import STATUS_WORDS, class_label, predicted_text
+
+HEATMAP_CAPTION = "Heat map: where the network looked - a sanity check, not a segmentation."
+
+
+class ImageView(QWidget):
+    """Paints an image scaled to fit, centred, on a dark background."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.image: QImage | None = None
+        self.placeholder = "Select a row to see the slice"
+        self.setMinimumSize(240, 240)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_image(self, image: QImage | None, placeholder: str = "") -> None:
+        self.image = image
+        if placeholder:
+            self.placeholder = placeholder
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(420, 420)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), Qt.GlobalColor.black)
+        if self.image is None or self.image.isNull():
+            p.setPen(Qt.GlobalColor.gray)
+            p.drawText(self.rect(), int(Qt.AlignmentFlag.AlignCenter), self.placeholder)
+            return
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        x = (self.width() - size.width()) / 2
+        y = (self.height() - size.height()) / 2
+        p.drawImage(QRectF(x, y, size.width(), size.height()), self.image)
+
+
+class ColourBar(QWidget):
+    """A small horizontal colour bar: low ... high activation."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setFixedHeight(26)
+        self.setMinimumWidth(120)
+        self.setToolTip("Heat-map colours: blue = low activation, red = high activation")
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        bar = QRectF(34, 4, max(10, self.width() - 68), 12)
+        p.fillRect(bar, heatmap.gradient(bar, vertical=False))
+        p.setPen(self.palette().windowText().color())
+        p.drawText(QRectF(0, 0, 32, 20), int(Qt.AlignmentFlag.AlignRight), "low")
+        p.drawText(QRectF(bar.right() + 4, 0, 32, 20), int(Qt.AlignmentFlag.AlignLeft), "high")
+
+
+class PreviewPane(QWidget):
+    """Shows one :class:`SliceResult`: the slice re-read from disk, the CAM over it."""
+
+    heatmap_saved = Signal(str)
+
+    def __init__(
+        self,
+        class_names: Iterable[str] = CLASS_NAMES,
+        preprocessing: Preprocessing | None = None,
+        reader: Callable[[Path], Iterable[Any]] | None = None,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self.class_names = tuple(class_names)
+        self.preprocessing = preprocessing
+        self._reader = reader
+        self.result: SliceResult | None = None
+        self.base: QImage | None = None
+        self.cam: QImage | None = None
+        self.cam_rect: QRectF | None = None
+        self._build()
+        self.show_result(None)
+
+    # -- layout ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.title = QLabel()
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setWordWrap(True)
+        self.view = ImageView()
+        self.show_heatmap = QCheckBox("Heat map")
+        self.show_heatmap.setChecked(True)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(45)
+        self.opacity.setToolTip("Heat-map opacity")
+        self.opacity.setMaximumWidth(140)
+        self.colour_bar = ColourBar()
+        self.save_button = QPushButton("Save heat map…")
+        self.save_button.setToolTip("Save the slice with the heat map as PNG")
+        controls = QHBoxLayout()
+        controls.addWidget(self.show_heatmap)
+        controls.addWidget(QLabel("Opacity"))
+        controls.addWidget(self.opacity)
+        controls.addWidget(self.colour_bar, 1)
+        controls.addWidget(self.save_button)
+        self.caption = QLabel(HEATMAP_CAPTION)
+        self.caption.setWordWrap(True)
+        self.caption.setStyleSheet("color: palette(mid); font-style: italic;")
+        self.verdict = QLabel()
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        probs = QGridLayout()
+        self.bars: list[QProgressBar] = []
+        for i, name in enumerate(self.class_names):
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            bar.setMaximumHeight(16)
+            probs.addWidget(QLabel(class_label(name)), i, 0)
+            probs.addWidget(bar, i, 1)
+            self.bars.append(bar)
+        box = QFrame()
+        box.setFrameShape(QFrame.Shape.StyledPanel)
+        box.setLayout(probs)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.title)
+        lay.addWidget(self.view, 1)
+        lay.addLayout(controls)
+        lay.addWidget(self.caption)
+        lay.addWidget(self.verdict)
+        lay.addWidget(box)
+        self.show_heatmap.toggled.connect(self._refresh)
+        self.opacity.valueChanged.connect(self._refresh)
+        self.save_button.clicked.connect(self._ask_save)
+
+    # -- content --------------------------------------------------------------------------
+    def show_result(self, result: SliceResult | None) -> None:
+        """Show ``result`` (None clears the pane)."""
+        self.result = result
+        self.base = self.cam = None
+        self.cam_rect = None
+        if result is None:
+            self.title.setText("<b>No slice selected</b>")
+            self.verdict.setText("")
+            self._set_probabilities(None)
+            self.view.set_image(None, "Select a row to see the slice")
+            self._update_controls()
+            return
+        name = Path(result.path).name
+        self.title.setText(
+            f"<b>{name}</b> &nbsp; frame {result.frame}<br><small>{result.path}</small>"
+        )
+        self.verdict.setText(self._verdict_text(result))
+        self._set_probabilities(result.probabilities)
+        pixels, problem = self._read_pixels(result)
+        if pixels is not None:
+            self.base = heatmap.slice_image(pixels)
+            if result.cam is not None and self.preprocessing is not None:
+                self.cam_rect = heatmap.cam_rect(pixels, self.preprocessing)
+        self._refresh(placeholder=problem)
+
+    def _verdict_text(self, r: SliceResult) -> str:
+        status = STATUS_WORDS[r.status]
+        if r.status is Status.OK:
+            head = f"<b>{predicted_text(r)}</b> &nbsp; confidence {r.confidence:.1%}"
+        elif r.status is Status.UNCERTAIN:
+            guess = class_label(r.predicted_class or "?")
+            head = f"<b>uncertain</b> <span style='color:gray'>(best guess: {guess})</span>"
+        else:
+            head = f"<b>{status}</b>"
+        parts = [head]
+        if r.message:
+            parts.append(r.message)
+        if r.window:
+            parts.append(f"<small>classifier window: {r.window}</small>")
+        return "<br>".join(parts)
+
+    def _set_probabilities(self, probs: tuple[float, ...] | None) -> None:
+        for i, bar in enumerate(self.bars):
+            if probs is None or i >= len(probs):
+                bar.setValue(0)
+                bar.setFormat("—")
+            else:
+                bar.setValue(round(float(probs[i]) * 1000))
+                bar.setFormat(f"{float(probs[i]):.1%}")
+
+    def _read_pixels(self, r: SliceResult) -> tuple[Any, str]:
+        """Re-read the one slice from disk (only via desktop.core.readers)."""
+        if r.status is Status.ERROR:
+            return None, "The file could not be read"
+        reader = self._reader
+        if reader is None:
+            from desktop.core.readers import read_slices as reader
+        try:
+            for s in reader(Path(r.path)):
+                if s.frame == r.frame:
+                    return s.pixels, ""
+        except Exception as exc:  # the file changed or vanished since it was classified
+            return None, f"Cannot show this slice: {exc}"
+        return None, "This slice is no longer in the file"
+
+    def composed(self) -> QImage | None:
+        """The slice with the heat map (if shown), at the slice's resolution."""
+        if self.base is None:
+            return None
+        cam = self.cam if self.show_heatmap.isChecked() else None
+        return heatmap.compose(self.base, cam, self.cam_rect)
+
+    def _refresh(self, *_: object, placeholder: str = "") -> None:
+        r = self.result
+        if r is not None and r.cam is not None and self.cam_rect is not None:
+            self.cam = heatmap.cam_image(r.cam, self.opacity.value() / 100)
+        self.view.set_image(self.composed(), placeholder or "No image")
+        self._update_controls()
+
+    def _update_controls(self) -> None:
+        has_cam = self.cam is not None
+        for w in (self.show_heatmap, self.opacity, self.colour_bar, self.save_button):
+            w.setEnabled(has_cam)
+        self.opacity.setEnabled(has_cam and self.show_heatmap.isChecked())
+
+    # -- saving ---------------------------------------------------------------------------
+    def default_heatmap_path(self) -> Path | None:
+        if self.result is None:
+            return None
+        p = Path(self.result.path)
+        return p.with_name(f"{p.stem}_frame{self.result.frame}_heatmap.png")
+
+    def save_heatmap(self, path: str | Path) -> bool:
+        """Write the slice with its heat map as PNG; False if there is nothing or it failed."""
+        if self.base is None or self.cam is None:
+            return False
+        image = heatmap.compose(self.base, self.cam, self.cam_rect)
+        ok = image.save(str(path), "PNG")
+        if ok:
+            self.heatmap_saved.emit(str(path))
+        return ok
+
+    def _ask_save(self) -> None:
+        default = self.default_heatmap_path()
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save heat map", str(default or ""), "PNG image (*.png)"
+        )
+        if path and not self.save_heatmap(path):
+            QMessageBox.warning(self, "Save heat map", f"Could not write {path}.")

@@ -1,0 +1,72 @@
+"""Sorting and filtering of the results table (by class, by status, by text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+
+from desktop.core.results import SliceResult, Status
+from desktop.ui.results_model import Column, ResultRole, ResultsModel, SortRole
+
+
+class ResultsProxy(QSortFilterProxyModel):
+    """Sorts by :data:`SortRole` (numbers as numbers) and filters rows.
+
+    The class filter matches the model's call (an uncertain row's best guess counts,
+    combine with the status filter to see only firm calls); the text filter matches
+    file name, folder and message, case-insensitively.
+    """
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SortRole)
+        self.setDynamicSortFilter(True)
+        self._class: str | None = None
+        self._status: Status | None = None
+        self._text = ""
+
+    def set_class_filter(self, name: str | None) -> None:
+        self.beginFilterChange()
+        self._class = name or None
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_status_filter(self, status: Status | None) -> None:
+        self.beginFilterChange()
+        self._status = status
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_text_filter(self, text: str) -> None:
+        self.beginFilterChange()
+        self._text = text.strip().lower()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def is_filtered(self) -> bool:
+        return bool(self._class or self._status or self._text)
+
+    def filterAcceptsRow(
+        self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, ResultsModel) or source_row >= model.rowCount():
+            return True
+        row = model.row_at(source_row)
+        r: SliceResult = row.result
+        if self._status is not None and r.status is not self._status:
+            return False
+        if self._class is not None and (
+            r.predicted_class != self._class or r.status not in (Status.OK, Status.UNCERTAIN)
+        ):
+            return False
+        if self._text:
+            hay = f"{row.file_name}\n{row.folder}\n{r.message}".lower()
+            if self._text not in hay:
+                return False
+        return True
+
+    def result_at(self, proxy_row: int) -> SliceResult | None:
+        value = self.index(proxy_row, Column.FILE).data(ResultRole)
+        return value if isinstance(value, SliceResult) else None
+
+    def sort_column(self, column: Column, order: Qt.SortOrder) -> None:
+        self.sort(int(column), order)

@@ -1,0 +1,186 @@
+"""Small widgets of the main window: the table, the filter bar, progress, banners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QWidget,
+)
+
+from desktop.core.results import Status
+from desktop.ui.controller import Progress
+from desktop.ui.delegates import ROW_HEIGHT, THUMB_SIZE, ConfidenceDelegate, ThumbnailDelegate
+from desktop.ui.results_model import STATUS_WORDS, Column, class_label
+
+EMPTY_HINT = "Drop MRI files or folders here, or press Ctrl+O"
+
+#: initial column widths (no resizeColumnsToContents: rows arrive in thousands)
+WIDTHS = {
+    Column.THUMBNAIL: THUMB_SIZE + 8,
+    Column.FILE: 200,
+    Column.FOLDER: 220,
+    Column.FRAME: 56,
+    Column.PREDICTED: 160,
+    Column.CONFIDENCE: 96,
+    Column.STATUS: 96,
+    Column.MESSAGE: 260,
+}
+
+
+class ResultsTable(QTableView):
+    """The results table: fixed row height, sortable, with an empty-state hint."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.empty_hint = EMPTY_HINT
+        self.setSortingEnabled(True)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setShowGrid(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        vh = self.verticalHeader()
+        vh.setVisible(False)
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(ROW_HEIGHT)
+        hh = self.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setStretchLastSection(True)
+        hh.setHighlightSections(False)
+        hh.setDefaultSectionSize(84)
+        self.thumbnail_delegate = ThumbnailDelegate(self)
+        self.confidence_delegate = ConfidenceDelegate(self)
+        self.setItemDelegateForColumn(Column.THUMBNAIL, self.thumbnail_delegate)
+        self.setItemDelegateForColumn(Column.CONFIDENCE, self.confidence_delegate)
+
+    def apply_default_widths(self) -> None:
+        for col, width in WIDTHS.items():
+            self.setColumnWidth(col, width)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        model = self.model()
+        if model is not None and model.rowCount() > 0:
+            return
+        filtered = getattr(model, "is_filtered", lambda: False)()
+        text = "No rows match the filters" if filtered else self.empty_hint
+        p = QPainter(self.viewport())
+        p.setPen(self.palette().placeholderText().color())
+        f = p.font()
+        f.setPointSizeF(f.pointSizeF() * 1.4)
+        p.setFont(f)
+        rect = QRect(self.viewport().rect()).adjusted(20, 20, -20, -20)
+        p.drawText(rect, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), text)
+
+
+class FilterBar(QWidget):
+    """Class, status and text filters above the table."""
+
+    class_changed = Signal(object)  # str | None
+    status_changed = Signal(object)  # Status | None
+    text_changed = Signal(str)
+
+    def __init__(self, class_names: tuple[str, ...], parent: Any = None) -> None:
+        super().__init__(parent)
+        self.class_box = QComboBox()
+        self.class_box.addItem("All classes", None)
+        for name in class_names:
+            self.class_box.addItem(class_label(name), name)
+        self.status_box = QComboBox()
+        self.status_box.addItem("All statuses", None)
+        for status in Status:
+            self.status_box.addItem(STATUS_WORDS[status], status)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Filter by file name, folder or message")
+        self.search.setClearButtonEnabled(True)
+        self.shown = QLabel()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.addWidget(QLabel("Class"))
+        lay.addWidget(self.class_box)
+        lay.addWidget(QLabel("Status"))
+        lay.addWidget(self.status_box)
+        lay.addWidget(self.search, 1)
+        lay.addWidget(self.shown)
+        self.class_box.currentIndexChanged.connect(
+            lambda _: self.class_changed.emit(self.class_box.currentData())
+        )
+        self.status_box.currentIndexChanged.connect(
+            lambda _: self.status_changed.emit(self.status_box.currentData())
+        )
+        self.search.textChanged.connect(self.text_changed)
+
+    def set_counts(self, shown: int, total: int) -> None:
+        self.shown.setText(f"{shown:,} of {total:,} shown" if shown != total else f"{total:,} rows")
+
+
+def format_duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def progress_text(p: Progress) -> str:
+    parts = [f"{p.files_done:,} / {p.files_total:,} files", f"{p.rate:.1f} slices/s"]
+    left = p.seconds_left
+    if left is not None and p.files_done < p.files_total:
+        parts.append(f"about {format_duration(left)} left")
+    if p.queued_jobs:
+        parts.append(f"{p.queued_jobs} queued")
+    return " · ".join(parts)
+
+
+class ProgressPanel(QWidget):
+    """Progress bar with count, rate and time left, and the Cancel button."""
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(220)
+        self.bar.setTextVisible(False)
+        self.label = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.cancel_button)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.setVisible(False)
+
+    def update_progress(self, p: Progress) -> None:
+        self.bar.setRange(0, max(1, p.files_total))
+        self.bar.setValue(min(p.files_done, max(1, p.files_total)))
+        if p.files_total == 0:
+            self.bar.setRange(0, 0)  # busy indicator while discovering
+        self.label.setText(progress_text(p))
+
+
+class Banner(QLabel):
+    """A coloured, non-dismissable one-line banner."""
+
+    def __init__(self, text: str, background: str, foreground: str, parent: Any = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self.setContentsMargins(10, 5, 10, 5)
+        self.setStyleSheet(
+            f"background: {background}; color: {foreground}; font-weight: 600;"
+            f"border-bottom: 1px solid rgba(0,0,0,40);"
+        )

@@ -1,0 +1,176 @@
+"""The background worker: discovery and the core pipeline off the GUI thread.
+
+Shape after superqt's ``_qthreading``: a :class:`QRunnable` on a :class:`QThreadPool`
+whose signals live on a separate :class:`QObject`; cancelling is a flag the loop checks
+between files; exceptions are caught in :meth:`run` and sent as ``errored``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtGui import QImage
+
+from desktop.core.results import SliceResult
+from desktop.ui.results_model import ResultRow
+
+
+class PipelineLike(Protocol):
+    def run(
+        self, files: Iterable[Path], cancel: Callable[[], bool] = ...
+    ) -> Iterator[SliceResult]: ...
+
+
+def _key(path: str | Path) -> str:
+    return str(Path(path).resolve())
+
+
+class SeenFiles:
+    """Thread-safe set of files already claimed for classification (dedup across drops)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+
+    def claim(self, files: Iterable[Path]) -> list[Path]:
+        """The files not claimed before, now claimed (input order kept)."""
+        out: list[Path] = []
+        with self._lock:
+            for f in files:
+                k = _key(f)
+                if k not in self._seen:
+                    self._seen.add(k)
+                    out.append(f)
+        return out
+
+    def release(self, files: Iterable[str | Path]) -> None:
+        """Forget files (cancelled before reaching them, or their rows were removed)."""
+        with self._lock:
+            for f in files:
+                self._seen.discard(_key(f))
+
+    def __contains__(self, path: object) -> bool:
+        with self._lock:
+            return isinstance(path, str | Path) and _key(path) in self._seen
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._seen)
+
+
+def thumbnail_image(pixels: np.ndarray | None) -> QImage | None:
+    """A uint8 grey (H x W) or RGB (H x W x 3) array as a QImage that owns its data."""
+    if pixels is None:
+        return None
+    a = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if a.ndim == 2:
+        h, w = a.shape
+        return QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    if a.ndim == 3 and a.shape[2] == 3:
+        h, w, _ = a.shape
+        return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return None
+
+
+def to_row(result: SliceResult) -> ResultRow:
+    """Thumbnail as QImage (made here, off the GUI thread); the array is not kept twice."""
+    image = thumbnail_image(result.thumbnail)
+    return ResultRow.from_result(replace(result, thumbnail=None), image)
+
+
+class WorkerSignals(QObject):
+    """Signals of a :class:`ClassifyWorker` (emitted from the pool thread)."""
+
+    started = Signal()
+    #: files to classify (new ones), files skipped by discovery (hidden / not images)
+    discovered = Signal(int, int)
+    #: a list[ResultRow], one chunk
+    results_ready = Signal(object)
+    #: files done, files total
+    progressed = Signal(int, int)
+    errored = Signal(str)
+    #: True when cancelled
+    finished = Signal(bool)
+
+
+class ClassifyWorker(QRunnable):
+    """Discover ``paths``, classify the new files, stream rows in chunks."""
+
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        pipeline: PipelineLike,
+        seen: SeenFiles,
+        chunk_seconds: float = 0.1,
+        discover: Callable[..., object] | None = None,
+    ) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the controller keeps the reference until finished
+        self.signals = WorkerSignals()
+        self._paths = [Path(p) for p in paths]
+        self._pipeline = pipeline
+        self._seen = seen
+        self._chunk_seconds = chunk_seconds
+        self._cancel = threading.Event()
+        self._discover = discover
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:
+        self.signals.started.emit()
+        try:
+            self._run()
+        except Exception as exc:  # report, never crash the pool thread
+            self.signals.errored.emit(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.signals.finished.emit(self.is_cancelled())
+
+    def _run(self) -> None:
+        discover = self._discover
+        if discover is None:
+            from desktop.core.discovery import discover
+        found = discover(self._paths, cancel=self.is_cancelled)
+        files = self._seen.claim(found.files)  # type: ignore[attr-defined]
+        total = len(files)
+        self.signals.discovered.emit(total, int(found.skipped))  # type: ignore[attr-defined]
+        self.signals.progressed.emit(0, total)
+        done_paths: set[str] = set()
+        chunk: list[ResultRow] = []
+        last = time.monotonic()
+        current: str | None = None
+        complete = False
+        try:
+            for result in self._pipeline.run(files, cancel=self.is_cancelled):
+                if result.path != current:
+                    if current is not None:
+                        done_paths.add(current)
+                    current = result.path
+                chunk.append(to_row(result))
+                now = time.monotonic()
+                if now - last >= self._chunk_seconds:
+                    self.signals.results_ready.emit(chunk)
+                    self.signals.progressed.emit(len(done_paths), total)
+                    chunk, last = [], now
+            complete = not self.is_cancelled()
+        finally:
+            if current is not None:
+                done_paths.add(current)
+            if chunk:
+                self.signals.results_ready.emit(chunk)
+            if not complete:
+                done_keys = {_key(p) for p in done_paths}
+                self._seen.release(f for f in files if _key(f) not in done_keys)
+                self.signals.progressed.emit(len(done_paths), total)
+            else:
+                self.signals.progressed.emit(total, total)

@@ -1,0 +1,81 @@
+"""UI test fixtures: no thread-pool work left behind, sample images, result records."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import QThreadPool  # noqa: E402
+
+from desktop.core.model_spec import CLASS_NAMES  # noqa: E402
+from desktop.core.results import SliceResult, Status  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_thread_pool(qapp: object) -> Iterator[None]:
+    """Fail a test that leaves QThreadPool work running (napari's _dangling_qthread_pool)."""
+    yield
+    pool = QThreadPool.globalInstance()
+    if pool.activeThreadCount():
+        pool.waitForDone(10_000)
+        pytest.fail("the test left QThreadPool work running")
+
+
+def brain_like(size: int = 96, seed: int = 0) -> np.ndarray:
+    """A grey ellipse with a bright blob: enough structure for the test model."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size), np.uint8)
+    cv2.ellipse(img, (size // 2, size // 2), (size // 3, size * 2 // 5), 0, 0, 360, 110, -1)
+    cx, cy = rng.integers(size // 3, 2 * size // 3, 2)
+    cv2.circle(img, (int(cx), int(cy)), size // 10, 230, -1)
+    noise = rng.normal(0, 8, img.shape)
+    return np.clip(img + noise * (img > 0), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """A folder of 6 PNG slices (one in a subfolder), a text file and a corrupt JPEG."""
+    folder = tmp_path / "scans"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(5):
+        cv2.imwrite(str(folder / f"slice_{i:02d}.png"), brain_like(seed=i))
+    cv2.imwrite(str(folder / "sub" / "deep.png"), brain_like(seed=9))
+    (folder / "notes.txt").write_text("not an image")
+    good = cv2.imencode(".jpg", brain_like(seed=5))[1].tobytes()
+    (folder / "broken.jpg").write_bytes(good[: len(good) // 3])
+    return folder
+
+
+def make_result(
+    name: str,
+    status: Status = Status.OK,
+    probs: tuple[float, ...] | None = (0.7, 0.1, 0.1, 0.1),
+    frame: int = 0,
+    message: str = "",
+    folder: str = "/data/scans",
+) -> SliceResult:
+    """A SliceResult as the pipeline would make it (for model/proxy tests)."""
+    best = None
+    conf = None
+    if probs is not None and status in (Status.OK, Status.UNCERTAIN):
+        i = int(np.argmax(probs))
+        best, conf = CLASS_NAMES[i], float(probs[i])
+    return SliceResult(
+        path=f"{folder}/{name}",
+        frame=frame,
+        status=status,
+        message=message,
+        predicted_class=best,
+        confidence=conf,
+        probabilities=probs if status in (Status.OK, Status.UNCERTAIN) else None,
+        image_sha256="0" * 64,
+        thumbnail=np.full((16, 12), 100, np.uint8),
+        cam=np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8),
+    )
