@@ -1,0 +1,169 @@
+"""Training loop on a tiny synthetic cache: loss values, augmentation, train/resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from desktop.core.model_spec import Preprocessing
+from desktop.core.preprocess import geometric, normalise
+from training.augment import augment, to_float
+from training.augment import normalise as t_normalise
+from training.cache import TUMOR_INDEX, load_cache
+from training.train import (
+    get_args_parser,
+    get_logits_parser,
+    main,
+    partial_label_loss,
+    predict_logits,
+)
+
+LABELS = ["glioma", "meningioma", "no_tumor", "pituitary", "tumor"]
+
+
+def _phantom(rng: np.random.Generator, label: int, size: int = 80) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    img = ((yy - size / 2) ** 2 / 0.35 + (xx - size / 2) ** 2 / 0.3 < (size / 2.4) ** 2) * 0.4
+    if label != 2:
+        cy, cx = rng.integers(size // 3, 2 * size // 3, 2)
+        img = img + ((yy - cy) ** 2 + (xx - cx) ** 2 < (4 + 2 * (label % 4)) ** 2) * 0.5
+    img = img + rng.normal(0, 0.03, img.shape)
+    return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("synth")
+    data = root / "data"
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(40):
+        label = i % 5
+        src = "br35h" if label in (2, 4) else "figshare"
+        rel = f"{src}/{LABELS[label]}/{i}.png"
+        (data / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(data / rel), _phantom(rng, label))
+        split = ["train", "train", "train", "val", "test"][(i // 5) % 5]
+        rows.append(
+            {
+                "path": rel,
+                "source": src,
+                "subset": "",
+                "label": LABELS[label],
+                "cluster": str(i),
+                "split": split,
+                "sha256": "",
+                "content_hash": "",
+            }
+        )
+    manifest = root / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return {"root": root, "data": data, "manifest": manifest, "cache": root / "cache"}
+
+
+def test_partial_label_loss_matches_hand_computation() -> None:
+    logits = torch.tensor([[1.0, 0.0, 2.0, -1.0], [1.0, 0.0, 2.0, -1.0]])
+    e = [math.exp(v) for v in (1.0, 0.0, 2.0, -1.0)]
+    z = sum(e)
+    loss = partial_label_loss(logits, torch.tensor([0, TUMOR_INDEX]))
+    assert loss[0].item() == pytest.approx(-math.log(e[0] / z), rel=1e-5)
+    assert loss[1].item() == pytest.approx(-math.log(1 - e[2] / z), rel=1e-5)
+    smooth = partial_label_loss(logits, torch.tensor([0, TUMOR_INDEX]), smoothing=0.1)
+    uniform = -sum(math.log(v / z) for v in e) / 4
+    assert smooth[0].item() == pytest.approx(0.9 * -math.log(e[0] / z) + 0.1 * uniform, rel=1e-5)
+    assert smooth[1].item() == pytest.approx(loss[1].item(), rel=1e-6)
+
+
+def test_augment_keeps_shape_range_and_is_seeded() -> None:
+    x = torch.rand(6, 1, 48, 48)
+    a = augment(x, torch.Generator().manual_seed(3))
+    b = augment(x, torch.Generator().manual_seed(3))
+    c = augment(x, torch.Generator().manual_seed(4))
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_torch_normalise_matches_app_normalise() -> None:
+    rng = np.random.default_rng(1)
+    p = Preprocessing(input_size=64)
+    imgs = [
+        np.round(geometric(_phantom(rng, k) / 255.0, p) * 255).astype(np.uint8) for k in range(4)
+    ]
+    ours = t_normalise(to_float(torch.from_numpy(np.stack(imgs))), p).numpy()
+    for k, img in enumerate(imgs):
+        ref = normalise(img.astype(np.float32) / np.float32(255.0), p)
+        np.testing.assert_allclose(ours[k], ref, atol=1e-5)
+
+
+def test_cache_is_geometric_of_each_file(synth: dict[str, Path]) -> None:
+    cache = load_cache(synth["manifest"], synth["data"], synth["cache"], 32)
+    assert cache.images.shape == (40, 32, 32) and cache.images.dtype == np.uint8
+    assert list(cache.labels[:5]) == [0, 1, 2, 3, TUMOR_INDEX]
+    grey = cv2.imread(str(synth["data"] / cache.paths[7]), cv2.IMREAD_GRAYSCALE) / 255.0
+    ref = geometric(grey, Preprocessing(input_size=32))
+    assert np.abs(cache.images[7] / 255.0 - ref).max() <= 0.5 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("arch", ["baseline_cnn", "efficientnet_b0", "mobilenet_v2"])
+def test_train_checkpoint_resume(synth: dict[str, Path], tmp_path: Path, arch: str) -> None:
+    common = [
+        "--arch",
+        arch,
+        "--size",
+        "32",
+        "--batch-size",
+        "8",
+        "--steps-per-epoch",
+        "2",
+        "--manifest",
+        str(synth["manifest"]),
+        "--data-root",
+        str(synth["data"]),
+        "--cache-dir",
+        str(synth["cache"]),
+        "--output-dir",
+        str(tmp_path),
+        "--quiet",
+        "--threads",
+        "1",
+    ]
+    main(get_args_parser().parse_args([*common, "--epochs", "1"]))
+    ckpt = torch.load(tmp_path / "checkpoint.pth", weights_only=False)
+    assert ckpt["epoch"] == 0 and ckpt["arch"] == arch
+    assert ckpt["preprocessing"]["input_size"] == 32
+    assert {"model", "optimizer", "lr_scheduler", "args"} <= set(ckpt)
+    out = main(
+        get_args_parser().parse_args(
+            [*common, "--epochs", "2", "--resume", str(tmp_path / "checkpoint.pth")]
+        )
+    )
+    assert [r["epoch"] for r in out["history"]] == [0, 1]
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert 0.0 <= hist[-1]["val_accuracy"] <= 1.0 and math.isfinite(hist[-1]["train_loss"])
+    ckpt2 = torch.load(tmp_path / "checkpoint.pth", weights_only=False)
+    assert ckpt2["lr_scheduler"]["last_epoch"] == 4
+    if arch == "baseline_cnn":  # teacher logits over the whole cache, then a KD step
+        logits = tmp_path / "logits.npy"
+        predict_logits(
+            get_logits_parser().parse_args(
+                ["--checkpoint", str(tmp_path / "best.pth"), "--out", str(logits)]
+            )
+        )
+        assert np.load(logits).shape == (40, 4)
+        kd_dir = tmp_path / "kd"
+        out = main(
+            get_args_parser().parse_args(
+                [*common, "--epochs", "1", "--output-dir", str(kd_dir), "--kd-teacher", str(logits)]
+            )
+        )
+        assert math.isfinite(out["history"][0]["train_loss"])

@@ -1,0 +1,129 @@
+"""Decode and resize every manifest image once into a uint8 cache (one file per size).
+
+The cache holds the output of :func:`desktop.core.preprocess.geometric` (crop to the
+foreground, letterbox) for each manifest row, quantised to uint8, in manifest order:
+``<cache_dir>/<manifest-hash>_<size>.npy`` (N x size x size) and ``..._<size>.json``
+(paths, labels, sources, subsets, splits). Intensity normalisation happens later, per
+batch, after augmentation (:mod:`training.augment`), the same way the app normalises.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from desktop.core.model_spec import CLASS_NAMES, Preprocessing
+from desktop.core.preprocess import geometric
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MANIFEST = REPO_ROOT / "training" / "splits" / "manifest.csv"
+DEFAULT_DATA_ROOT = REPO_ROOT / ".." / "shared" / "data"
+DEFAULT_CACHE_DIR = Path(os.environ.get("BRAIN_MRI_CACHE", "/work/cache"))
+#: label index of the partial "some tumour" label (not a network output)
+TUMOR_INDEX = len(CLASS_NAMES)
+LABELS = (*CLASS_NAMES, "tumor")
+
+
+@dataclass(frozen=True)
+class Cache:
+    """Cached geometric images and their manifest columns, in manifest order."""
+
+    images: NDArray[np.uint8]  # N x S x S
+    labels: NDArray[np.int64]  # index into LABELS (4 = partial "tumor")
+    sources: NDArray[np.str_]
+    subsets: NDArray[np.str_]
+    splits: NDArray[np.str_]
+    paths: tuple[str, ...]
+    size: int
+
+    def indices(self, split: str) -> NDArray[np.int64]:
+        return np.flatnonzero(self.splits == split)
+
+
+def read_rows(manifest: Path) -> list[dict[str, str]]:
+    with open(manifest, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    bad = {r["label"] for r in rows} - set(LABELS)
+    if bad:
+        raise ValueError(f"{manifest}: unknown labels {sorted(bad)}")
+    return rows
+
+
+def manifest_digest(manifest: Path) -> str:
+    return hashlib.sha256(Path(manifest).read_bytes()).hexdigest()[:12]
+
+
+def read_grey(path: Path) -> NDArray[np.float32] | None:
+    """Decode an image file as float32 grey in [0, 1] (8-bit grey / 255), None if unreadable."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    if img is None:
+        return None
+    return img.astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
+
+
+def _work(job: tuple[str, int]) -> NDArray[np.uint8]:
+    path, size = job
+    grey = read_grey(Path(path))
+    if grey is None:
+        log.warning("cannot decode %s; cached as blank", path)
+        return np.zeros((size, size), np.uint8)
+    g = geometric(grey, Preprocessing(input_size=size))
+    return np.round(g * 255.0).astype(np.uint8)
+
+
+def cache_paths(cache_dir: Path, manifest: Path, size: int) -> tuple[Path, Path]:
+    stem = Path(cache_dir) / f"{manifest_digest(manifest)}_{size}"
+    return stem.with_suffix(".npy"), stem.with_suffix(".json")
+
+
+def build_cache(
+    manifest: Path, data_root: Path, cache_dir: Path, size: int, workers: int = 2
+) -> Path:
+    """Decode and letterbox every manifest image once; returns the .npy path."""
+    npy, meta = cache_paths(cache_dir, manifest, size)
+    if npy.exists() and meta.exists():
+        return npy
+    rows = read_rows(manifest)
+    jobs = [(str(Path(data_root) / r["path"]), size) for r in rows]
+    from tqdm import tqdm
+
+    with Pool(workers) as pool:
+        images = list(
+            tqdm(pool.imap(_work, jobs, chunksize=16), total=len(jobs), desc=f"cache {size}px")
+        )
+    arr = np.stack(images) if images else np.zeros((0, size, size), np.uint8)
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    tmp = npy.with_suffix(".tmp.npy")
+    np.save(tmp, arr)
+    cols = {c: [r.get(c, "") for r in rows] for c in ("path", "label", "source", "subset", "split")}
+    meta.write_text(json.dumps({"size": size, "manifest": str(manifest), **cols}))
+    tmp.replace(npy)
+    return npy
+
+
+def load_cache(manifest: Path, data_root: Path, cache_dir: Path, size: int) -> Cache:
+    """The cache for ``manifest`` at ``size``, built first if missing."""
+    npy = build_cache(manifest, data_root, cache_dir, size)
+    meta = json.loads(npy.with_suffix(".json").read_text())
+    return Cache(
+        images=np.load(npy),
+        labels=np.array([LABELS.index(x) for x in meta["label"]], dtype=np.int64),
+        sources=np.array(meta["source"]),
+        subsets=np.array(meta["subset"]),
+        splits=np.array(meta["split"]),
+        paths=tuple(meta["path"]),
+        size=size,
+    )

@@ -1,0 +1,320 @@
+"""Train a classifier on the cached manifest (torchvision reference-script shape).
+
+``python -m training train --arch efficientnet_b0 --size 128 --epochs 30 --output-dir ...``
+
+Loss: cross-entropy (label smoothing) for the four classes; for the partial label
+``tumor`` the negative log of the summed tumour probabilities, -log(1 - p_no_tumor).
+Optional knowledge distillation from precomputed teacher logits (``predict-logits``).
+Sampling is balanced over (source, label) groups; AdamW, warm-up + cosine, channels-last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import BatchSampler, WeightedRandomSampler
+
+from desktop.core.model_spec import CLASS_NAMES, Preprocessing
+from training.augment import augment, normalise, to_float
+from training.cache import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_DATA_ROOT,
+    DEFAULT_MANIFEST,
+    TUMOR_INDEX,
+    Cache,
+    load_cache,
+)
+from training.models import ARCHS, create_model
+
+NO_TUMOR = CLASS_NAMES.index("no_tumor")
+TUMOUR_CLASSES = [i for i in range(len(CLASS_NAMES)) if i != NO_TUMOR]
+
+
+def partial_label_loss(logits: Tensor, targets: Tensor, smoothing: float = 0.0) -> Tensor:
+    """Per-sample loss: CE for targets 0..3, -log(sum of tumour probabilities) for TUMOR_INDEX."""
+    logp = F.log_softmax(logits.float(), dim=1)
+    specific = targets < TUMOR_INDEX
+    t = targets.clamp(max=TUMOR_INDEX - 1)
+    nll = -logp.gather(1, t[:, None]).squeeze(1)
+    ce = (1 - smoothing) * nll - smoothing * logp.mean(1) if smoothing else nll
+    tumour = -torch.logsumexp(logp[:, TUMOUR_CLASSES], dim=1)
+    return torch.where(specific, ce, tumour)
+
+
+def kd_loss(logits: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    """Per-sample T^2 * KL(softmax(teacher / T) || softmax(student / T))."""
+    p_t = F.log_softmax(teacher / temperature, dim=1)
+    p_s = F.log_softmax(logits.float() / temperature, dim=1)
+    return (p_t.exp() * (p_t - p_s)).sum(1) * temperature**2
+
+
+def group_weights(cache: Cache, idx: np.ndarray) -> torch.Tensor:
+    """Sampling weight 1 / size of the (source, label) group, so every group is equally drawn."""
+    keys = [f"{s}/{lab}" for s, lab in zip(cache.sources[idx], cache.labels[idx], strict=True)]
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    return torch.tensor([1.0 / counts[k] for k in keys], dtype=torch.double)
+
+
+def batch_input(images: Tensor, prep: Preprocessing, g: torch.Generator | None) -> Tensor:
+    x = to_float(images)
+    if g is not None:
+        x = augment(x, g)
+    return normalise(x, prep).contiguous(memory_format=torch.channels_last)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    cache_images: Tensor,
+    labels: Tensor,
+    batches: list[list[int]],
+    prep: Preprocessing,
+    args: argparse.Namespace,
+    epoch: int,
+    gen: torch.Generator,
+    teacher: Tensor | None = None,
+) -> dict[str, float]:
+    from tqdm import tqdm
+
+    model.train()
+    total, n = 0.0, 0
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=args.quiet)
+    for b in bar:
+        idx = torch.tensor(b)
+        x = batch_input(cache_images[idx], prep, gen)
+        y = labels[idx]
+        logits = model(x)
+        loss = partial_label_loss(logits, y, args.label_smoothing)
+        if teacher is not None and args.kd_alpha > 0:
+            loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd_loss(
+                logits, teacher[idx], args.kd_T
+            )
+        loss = loss.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.clip_grad_norm:
+            nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        total += float(loss.detach()) * len(b)
+        n += len(b)
+        bar.set_postfix(loss=f"{total / n:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+    return {"train_loss": total / max(n, 1)}
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images: Tensor, prep: Preprocessing, batch: int = 128) -> Tensor:
+    """Logits for uint8 N x H x W images, no augmentation."""
+    model.eval()
+    out = [
+        model(batch_input(images[i : i + batch], prep, None)) for i in range(0, len(images), batch)
+    ]
+    return torch.cat(out) if out else torch.zeros((0, len(CLASS_NAMES)))
+
+
+def metrics(logits: Tensor, labels: Tensor) -> dict[str, float]:
+    """Accuracy and macro-F1 over specific labels; rate of tumours called no_tumor."""
+    pred = logits.argmax(1)
+    spec = labels < TUMOR_INDEX
+    p, y = pred[spec], labels[spec]
+    f1s = []
+    for c in range(len(CLASS_NAMES)):
+        tp = int(((p == c) & (y == c)).sum())
+        fp, fn = int(((p == c) & (y != c)).sum()), int(((p != c) & (y == c)).sum())
+        f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
+    tumour = labels != NO_TUMOR
+    return {
+        "accuracy": float((p == y).float().mean()) if len(y) else float("nan"),
+        "macro_f1": float(np.mean(f1s)),
+        "tumour_as_no_tumor": float((pred[tumour] == NO_TUMOR).float().mean())
+        if tumour.any()
+        else float("nan"),
+        "loss": float(partial_label_loss(logits, labels).mean()) if len(labels) else float("nan"),
+    }
+
+
+def evaluate(model: nn.Module, images: Tensor, labels: Tensor, prep: Preprocessing) -> dict:
+    return metrics(predict(model, images, prep), labels)
+
+
+def cosine_with_warmup(total: int, warmup: int) -> Any:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+    return f
+
+
+def param_groups(model: nn.Module, wd: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def save(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prep = Preprocessing(input_size=args.size)
+    cache = load_cache(Path(args.manifest), Path(args.data_root), Path(args.cache_dir), args.size)
+    images, labels = torch.from_numpy(cache.images), torch.from_numpy(cache.labels)
+    train_idx, val_idx = cache.indices("train"), cache.indices("val")
+    teacher = None
+    if args.kd_teacher:
+        teacher = torch.from_numpy(np.load(args.kd_teacher)).float()
+        if len(teacher) != len(images):
+            raise SystemExit(f"{args.kd_teacher}: {len(teacher)} rows, cache has {len(images)}")
+
+    model = create_model(args.arch, len(CLASS_NAMES), args.init)
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(param_groups(model, args.wd), lr=args.lr)
+    steps_per_epoch = math.ceil(len(train_idx) / args.batch_size)
+    if args.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, args.steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        cosine_with_warmup(args.epochs * steps_per_epoch, args.warmup_epochs * steps_per_epoch),
+    )
+    start, best, history = 0, -1.0, []
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["lr_scheduler"])
+        start, best, history = ckpt["epoch"] + 1, ckpt["best_macro_f1"], ckpt["history"]
+
+    weights = group_weights(cache, train_idx)
+    for epoch in range(start, args.epochs):
+        gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        sampler = WeightedRandomSampler(weights, len(train_idx), replacement=True, generator=gen)
+        batches = [
+            [int(train_idx[i]) for i in b]
+            for b in BatchSampler(sampler, args.batch_size, drop_last=True)
+        ][:steps_per_epoch]
+        t0 = time.perf_counter()
+        row: dict[str, Any] = {"epoch": epoch}
+        row |= train_one_epoch(
+            model, optimizer, scheduler, images, labels, batches, prep, args, epoch, gen, teacher
+        )
+        row["train_seconds"] = time.perf_counter() - t0
+        row |= {
+            f"val_{k}": v
+            for k, v in evaluate(model, images[val_idx], labels[val_idx], prep).items()
+        }
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        is_best = row["val_macro_f1"] > best
+        best = max(best, row["val_macro_f1"])
+        ckpt = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "lr_scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "args": vars(args),
+            "arch": args.arch,
+            "preprocessing": asdict(prep),
+            "class_names": list(CLASS_NAMES),
+            "best_macro_f1": best,
+            "history": history,
+        }
+        save(out / "checkpoint.pth", ckpt)
+        if is_best:
+            save(out / "best.pth", ckpt)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        print(
+            json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}),
+            flush=True,
+        )
+    return {"best_macro_f1": best, "history": history}
+
+
+def predict_logits(args: argparse.Namespace) -> Path:
+    """Teacher logits (N x 4, manifest order) over the whole cache, no augmentation."""
+    torch.set_num_threads(args.threads)
+    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    prep = Preprocessing(**ckpt["preprocessing"])
+    model = create_model(ckpt["arch"], len(CLASS_NAMES))
+    model.load_state_dict(ckpt["model"])
+    model = model.to(memory_format=torch.channels_last)
+    a = ckpt["args"]
+    cache = load_cache(
+        Path(args.manifest or a["manifest"]),
+        Path(args.data_root or a["data_root"]),
+        Path(args.cache_dir or a["cache_dir"]),
+        prep.input_size,
+    )
+    logits = predict(model, torch.from_numpy(cache.images), prep).numpy().astype(np.float32)
+    np.save(args.out, logits)
+    m = metrics(torch.from_numpy(logits), torch.from_numpy(cache.labels))
+    print(json.dumps({"out": str(args.out), "rows": len(logits), "all_rows": m}))
+    return Path(args.out)
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", default=str(DEFAULT_MANIFEST))
+    p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
+    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
+    p.add_argument("--threads", type=int, default=2)
+
+
+def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(description="Train a brain MRI slice classifier")
+    p.add_argument("--arch", choices=ARCHS, default="efficientnet_b0")
+    p.add_argument("--size", type=int, default=128, help="input size in pixels")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--wd", type=float, default=0.05, help="AdamW weight decay")
+    p.add_argument("--warmup-epochs", type=int, default=1)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--clip-grad-norm", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=0)
+    add_common(p)
+    p.add_argument("--output-dir", default="/work/runs/train", help="checkpoints (not in git)")
+    p.add_argument("--resume", default="", help="checkpoint.pth to continue from")
+    p.add_argument("--init", default=None, help="torchvision-layout pretrained state dict")
+    p.add_argument("--kd-teacher", default="", help="teacher logits .npy (predict-logits)")
+    p.add_argument("--kd-alpha", type=float, default=0.5)
+    p.add_argument("--kd-T", type=float, default=2.0)
+    p.add_argument("--steps-per-epoch", type=int, default=0, help="cap (0 = full epoch)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def get_logits_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(description="Dump teacher logits over the cache")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--manifest", default=None)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--threads", type=int, default=2)
+    return p
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
