@@ -1,0 +1,206 @@
+"""The ONNX classifier: one onnxruntime session, created once, reused, batched.
+
+Everything about the model (input size, normalisation, class names, temperature,
+thresholds) is read from its metadata (:mod:`desktop.core.model_spec`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from desktop.core.model_spec import (
+    INPUT_NAME,
+    METADATA_KEY,
+    OUTPUT_CAM,
+    OUTPUT_LOGITS,
+    OUTPUT_OOD,
+    ModelContractError,
+    ModelSpec,
+)
+from desktop.core.preprocess import to_batch
+from desktop.core.results import Status
+
+_OUTPUTS = (OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD)
+
+
+class ModelLoadError(Exception):
+    """The model could not be loaded; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one slice."""
+
+    #: calibrated (temperature-scaled) probabilities, in ``spec.class_names`` order
+    probabilities: tuple[float, ...]
+    #: class-activation map of the predicted class, h x w float32 in [0, 1]
+    cam: NDArray[np.float32]
+    ood_score: float
+
+    @property
+    def top(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def softmax(logits: NDArray[np.float32], temperature: float) -> NDArray[np.float64]:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=-1, keepdims=True), dtype=np.float64)
+
+
+def _normalise_cam(cam: NDArray[Any]) -> NDArray[np.float32]:
+    c = np.nan_to_num(np.asarray(cam, dtype=np.float32))
+    lo, hi = float(c.min()), float(c.max())
+    if hi - lo < 1e-12:
+        return np.zeros_like(c, dtype=np.float32)
+    return ((c - lo) / (hi - lo)).astype(np.float32)
+
+
+def _threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class Classifier:
+    """One loaded model. Create with :meth:`load`."""
+
+    def __init__(self, path: Path, session: ort.InferenceSession, spec: ModelSpec, sha: str):
+        self.path = path
+        self.session = session
+        self.spec = spec
+        self.sha256 = sha
+
+    @classmethod
+    def load(cls, path: str | Path) -> Classifier:
+        """Load and validate a model file; raises ModelLoadError in words."""
+        p = Path(path)
+        if not p.is_file():
+            raise ModelLoadError(f"model file not found: {p}")
+        if p.stat().st_size == 0:
+            raise ModelLoadError(f"model file is empty: {p.name}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = _threads()
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(
+                str(p), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelLoadError(
+                f"{p.name} is not a usable ONNX model (truncated or corrupt file)"
+            ) from None
+        meta = session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in meta:
+            raise ModelLoadError(
+                f"{p.name} is not a Brain MRI Review model (no '{METADATA_KEY}' metadata)"
+            )
+        try:
+            spec = ModelSpec.from_json(meta[METADATA_KEY])
+        except ModelContractError as exc:
+            raise ModelLoadError(f"{p.name}: {exc}") from None
+        cls._check_graph(p.name, session, spec)
+        return cls(p, session, spec, file_sha256(p))
+
+    @staticmethod
+    def _check_graph(name: str, session: ort.InferenceSession, spec: ModelSpec) -> None:
+        inputs = {i.name: i for i in session.get_inputs()}
+        outputs = {o.name for o in session.get_outputs()}
+        if INPUT_NAME not in inputs:
+            raise ModelLoadError(f"{name} has no input named '{INPUT_NAME}'")
+        missing = [o for o in _OUTPUTS if o not in outputs]
+        if missing:
+            raise ModelLoadError(f"{name} lacks the output(s) {', '.join(missing)}")
+        shape = inputs[INPUT_NAME].shape
+        p = spec.preprocessing
+        want = [p.channels, p.input_size, p.input_size]
+        if len(shape) != 4 or any(
+            isinstance(d, int) and d != w for d, w in zip(shape[1:], want, strict=True)
+        ):
+            raise ModelLoadError(
+                f"{name}: input shape {shape} does not match the metadata "
+                f"(N x {p.channels} x {p.input_size} x {p.input_size})"
+            )
+
+    def predict(self, slices: Sequence[NDArray[Any]]) -> list[Prediction]:
+        """Predictions for decoded slices (float32 H x W in [0, 1]), one batch."""
+        if not slices:
+            return []
+        batch = to_batch(list(slices), self.spec.preprocessing)
+        logits, cams, ood = self.session.run(list(_OUTPUTS), {INPUT_NAME: batch})
+        k = len(self.spec.class_names)
+        logits = np.asarray(logits, dtype=np.float32).reshape(len(slices), -1)
+        if logits.shape[1] != k:
+            raise ModelLoadError(
+                f"the model gives {logits.shape[1]} logits but its metadata names {k} classes"
+            )
+        probs = softmax(logits, self.spec.temperature)
+        ood = np.asarray(ood, dtype=np.float32).reshape(len(slices))
+        out = []
+        for i in range(len(slices)):
+            top = int(np.argmax(probs[i]))
+            out.append(
+                Prediction(
+                    probabilities=tuple(float(v) for v in probs[i]),
+                    cam=_normalise_cam(cams[i][top]),
+                    ood_score=float(ood[i]),
+                )
+            )
+        return out
+
+    def status_of(self, slice_pixels: NDArray[Any], prediction: Prediction) -> tuple[Status, str]:
+        """The status and message from the model's own thresholds."""
+        t = self.spec.thresholds
+        std = float(np.std(np.asarray(slice_pixels, dtype=np.float32)))
+        if std < t.blank_std:
+            return Status.UNSUPPORTED, "blank image"
+        if prediction.ood_score > t.ood_score:
+            return (
+                Status.UNSUPPORTED,
+                f"not a brain MRI slice (out-of-distribution score {prediction.ood_score:.3g})",
+            )
+        top = prediction.top
+        p = prediction.probabilities[top]
+        if p < t.uncertain:
+            ranked = sorted(
+                zip(prediction.probabilities, self.spec.class_names, strict=True), reverse=True
+            )
+            best = ", ".join(f"{name} {prob:.0%}" for prob, name in ranked[:2])
+            return Status.UNCERTAIN, f"low confidence: {best}"
+        return Status.OK, ""
+
+    def summary(self) -> dict[str, Any]:
+        """What exports record about the model (no paths beyond the file name)."""
+        s = self.spec
+        return {
+            "file": self.path.name,
+            "sha256": self.sha256,
+            "architecture": s.architecture,
+            "schema_version": s.schema_version,
+            "class_names": list(s.class_names),
+            "input_size": s.preprocessing.input_size,
+            "temperature": s.temperature,
+            "thresholds": {
+                "uncertain": s.thresholds.uncertain,
+                "ood_score": s.thresholds.ood_score,
+                "blank_std": s.thresholds.blank_std,
+            },
+            "provenance": dict(s.provenance),
+        }
