@@ -132,6 +132,15 @@ COMMANDS: dict[str, Command] = {
     # "train", "calibrate", "export", "evaluate": added by their modules
 }
 
+from training.train import add_logits_args, add_train_args, run_predict_logits, run_train  # noqa: E402
+
+COMMANDS["train"] = ("train a network on the cached manifest", add_train_args, run_train)
+COMMANDS["predict-logits"] = (
+    "teacher logits over the whole cache (for --kd-teacher)",
+    add_logits_args,
+    run_predict_logits,
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)

@@ -316,5 +316,23 @@ def get_logits_parser(parser: argparse.ArgumentParser | None = None) -> argparse
     return p
 
 
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    get_args_parser(p)
+
+
+def add_logits_args(p: argparse.ArgumentParser) -> None:
+    get_logits_parser(p)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    main(args)
+    return 0
+
+
+def run_predict_logits(args: argparse.Namespace) -> int:
+    predict_logits(args)
+    return 0
+
+
 if __name__ == "__main__":
     main(get_args_parser().parse_args())
