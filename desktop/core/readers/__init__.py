@@ -22,6 +22,7 @@ __all__ = [
     "SliceSource",
     "UnsupportedFile",
     "kind_of",
+    "load_bytes",
     "open_file",
     "read_slices",
     "sniff",

@@ -88,15 +88,15 @@ def linear_window(values: NDArray[np.generic], lo: float, hi: float) -> NDArray[
     v = np.asarray(values, dtype=np.float32)
     flat = not hi > lo
     out = (v > lo).astype(np.float32) if flat else (v - np.float32(lo)) / np.float32(hi - lo)
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0).astype(
-        np.float32, copy=False
-    )
+    out = np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    return np.asarray(out, dtype=np.float32)
 
 
 def luminance(rgb: NDArray[np.generic]) -> NDArray[np.float32]:
     """H x W x 3 RGB (any dtype) -> H x W float32 grey with ITU-R BT.601 weights (as cv2)."""
     a = np.asarray(rgb, dtype=np.float32)
-    return (0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]).astype(np.float32)
+    grey = 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+    return np.asarray(grey, dtype=np.float32)
 
 
 def fmt_num(x: float) -> str:

@@ -18,7 +18,7 @@ import pydicom.config
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
 from desktop.core.readers.common import (
     PERCENTILE_WINDOW,
@@ -77,7 +77,8 @@ def _frame_item(ds: Dataset, index: int, name: str) -> Dataset | None:
         if seq and i < len(seq):
             inner = seq[i].get(name)
             if inner:
-                return inner[0]
+                item: Dataset = inner[0]
+                return item
     return None
 
 
@@ -109,7 +110,7 @@ def window_centre_width(
     else:
         w = max(width, 1.0)
         out = (x - (centre - 0.5)) / max(w - 1.0, 1e-6) + 0.5
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    return np.asarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
 
 
 def _voi(

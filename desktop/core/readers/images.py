@@ -11,6 +11,7 @@ import os
 import struct
 from collections.abc import Iterator
 from enum import Enum
+from typing import Any
 
 from desktop.core.readers.common import (
     MAX_PIXELS,
@@ -152,7 +153,7 @@ def _check_complete(data: bytes, fmt: ImageFormat) -> None:
         raise ReadError("truncated PNG")
 
 
-def _to_grey(img: NDArray[np.generic]) -> tuple[NDArray[np.generic], str]:
+def _to_grey(img: NDArray[Any]) -> tuple[NDArray[Any], str]:
     """OpenCV BGR/BGRA/grey of any depth -> one plane, and a note on colour handling."""
     if img.ndim == 2:
         return img, ""
@@ -169,7 +170,7 @@ def _to_grey(img: NDArray[np.generic]) -> tuple[NDArray[np.generic], str]:
     return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), ", colour to grey"
 
 
-def _window(plane: NDArray[np.generic], fmt: ImageFormat) -> Slice:
+def _window(plane: NDArray[Any], fmt: ImageFormat) -> Slice:
     plane, note = _to_grey(plane)
     if plane.dtype == np.uint8:
         px = plane.astype(np.float32) / np.float32(255.0)

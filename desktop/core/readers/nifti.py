@@ -80,7 +80,7 @@ def _volume(img: Any) -> tuple[NDArray[np.float32], str]:
     check_size(x, y, z)
     note = ""
     try:
-        canonical = nibabel.as_closest_canonical(img)
+        canonical = nibabel.as_closest_canonical(img)  # type: ignore[no-untyped-call]
         obj = canonical.dataobj
         if len(shape) >= 4 and shape[3] > 1:
             note = f", first of {shape[3]} volumes"

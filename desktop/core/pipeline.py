@@ -1,0 +1,237 @@
+"""Files in, one SliceResult per slice out: readers in a small thread pool overlap
+with batched inference on the caller's thread; memory stays flat (a bounded number
+of files in flight); results come in input order; bad input never raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from desktop.core.classifier import Classifier, Prediction
+from desktop.core.readers import ReadError, Slice, load_bytes, open_file
+from desktop.core.results import SliceResult, Status
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = 128
+#: how often a wait for a reader re-checks ``cancel`` (seconds)
+_POLL = 0.05
+
+
+def thumbnail(pixels: NDArray[np.float32], size: int = THUMBNAIL_SIZE) -> NDArray[np.uint8]:
+    """uint8 grey thumbnail of a [0, 1] slice, longest side <= ``size``."""
+    img: NDArray[Any] = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
+    h, w = img.shape
+    scale = min(1.0, size / max(h, w))
+    if scale < 1.0:
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(np.rint(img * 255.0).astype(np.uint8))
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """One slice ready for inference."""
+
+    path: str
+    sha256: str
+    slice: Slice
+    thumbnail: NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class _FileRead:
+    """What a reader job produced for one file: slices, or one result row."""
+
+    slices: list[_Decoded]
+    row: SliceResult | None = None
+    skipped_empty: int = 0
+
+
+@dataclass
+class PipelineStats:
+    """Counters of the current/last run (read them after or during ``run``)."""
+
+    files: int = 0
+    slices: int = 0
+    unreadable_files: int = 0
+    #: NIfTI slices that were all background, skipped and not classified
+    skipped_empty_slices: int = 0
+    by_status: dict[Status, int] = field(default_factory=lambda: {s: 0 for s in Status})
+
+
+def read_file(path: Path) -> _FileRead:
+    """Read and decode one file in a worker thread. Never raises."""
+    name = str(path)
+    sha: str | None = None
+    try:
+        data = load_bytes(path)
+        sha = hashlib.sha256(data).hexdigest()
+        source = open_file(path, data)
+        del data
+        out = [_Decoded(name, sha, s, thumbnail(s.pixels)) for s in source]
+    except ReadError as exc:
+        return _FileRead([], SliceResult(name, 0, Status.ERROR, str(exc), image_sha256=sha))
+    except MemoryError:
+        return _FileRead([], SliceResult(name, 0, Status.ERROR, "not enough memory to read"))
+    except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the batch
+        log.exception("unexpected failure reading %s", path)
+        msg = f"could not read file (unexpected {type(exc).__name__})"
+        return _FileRead([], SliceResult(name, 0, Status.ERROR, msg, image_sha256=sha))
+    if not out:
+        msg = "no slices to classify"
+        if source.skipped_empty:
+            msg += f" ({source.skipped_empty} empty slices skipped)"
+        row = SliceResult(name, 0, Status.UNSUPPORTED, msg, image_sha256=sha)
+        return _FileRead([], row, source.skipped_empty)
+    return _FileRead(out, None, source.skipped_empty)
+
+
+class Pipeline:
+    """Runs a classifier over files; see :meth:`run`."""
+
+    def __init__(
+        self,
+        classifier: Classifier | None,
+        batch_size: int = 16,
+        workers: int = 2,
+        files_in_flight: int = 4,
+    ) -> None:
+        self.classifier = classifier
+        self.batch_size = max(1, batch_size)
+        self.workers = max(1, workers)
+        self.files_in_flight = max(1, files_in_flight)
+        self.stats = PipelineStats()
+
+    def run(
+        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False
+    ) -> Iterator[SliceResult]:
+        """One SliceResult per slice (one row per unreadable file), in input order.
+
+        ``cancel`` is checked between files and batches and while waiting for a
+        reader; once it returns True no more results are produced.
+        """
+        if self.classifier is None:
+            raise ValueError("no model loaded: the pipeline cannot classify without one")
+        return self._run(self.classifier, iter(files), cancel)
+
+    def _run(
+        self, clf: Classifier, files: Iterator[Path], cancel: Callable[[], bool]
+    ) -> Iterator[SliceResult]:
+        self.stats = PipelineStats()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reader")
+        in_flight: list[Future[_FileRead]] = []
+        pending: list[_Decoded | SliceResult] = []
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(in_flight) < self.files_in_flight:
+                    nxt = next(files, None)
+                    if nxt is None:
+                        exhausted = True
+                    else:
+                        in_flight.append(pool.submit(read_file, Path(nxt)))
+                if not in_flight:
+                    break
+                head = in_flight[0]
+                if pending and not head.done():
+                    yield from self._flush(clf, pending)  # infer while the readers work
+                    pending = []
+                done = self._wait(head, cancel)
+                if done is None:
+                    return
+                in_flight.pop(0)
+                self._count_file(done)
+                pending.extend(done.slices if done.row is None else [done.row])
+                while sum(isinstance(p, _Decoded) for p in pending) >= self.batch_size:
+                    if cancel():
+                        return
+                    yield from self._flush(clf, pending[: self._cut(pending)])
+                    pending = pending[self._cut(pending) :]
+                if cancel():
+                    return
+            if pending and not cancel():
+                yield from self._flush(clf, pending)
+        finally:
+            for f in in_flight:
+                f.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _cut(self, pending: list[_Decoded | SliceResult]) -> int:
+        """Index just after the batch_size-th slice in ``pending``."""
+        n = 0
+        for i, p in enumerate(pending):
+            n += isinstance(p, _Decoded)
+            if n == self.batch_size:
+                return i + 1
+        return len(pending)
+
+    @staticmethod
+    def _wait(fut: Future[_FileRead], cancel: Callable[[], bool]) -> _FileRead | None:
+        while True:
+            if cancel():
+                return None
+            try:
+                return fut.result(timeout=_POLL)
+            except FutureTimeout:
+                continue
+
+    def _count_file(self, done: _FileRead) -> None:
+        self.stats.files += 1
+        self.stats.skipped_empty_slices += done.skipped_empty
+        if done.row is not None and done.row.status is Status.ERROR:
+            self.stats.unreadable_files += 1
+
+    def _flush(self, clf: Classifier, items: list[_Decoded | SliceResult]) -> Iterator[SliceResult]:
+        decoded = [i for i in items if isinstance(i, _Decoded)]
+        try:
+            preds = clf.predict([d.slice.pixels for d in decoded])
+            failure = ""
+        except Exception as exc:  # noqa: BLE001 - inference failure becomes error rows
+            log.exception("inference failed")
+            preds, failure = [], f"classification failed ({type(exc).__name__})"
+        results = iter(preds)
+        for item in items:
+            if isinstance(item, SliceResult):
+                row = item
+            elif failure:
+                row = SliceResult(
+                    item.path, item.slice.frame, Status.ERROR, failure,
+                    image_sha256=item.sha256, thumbnail=item.thumbnail, window=item.slice.window,
+                )  # fmt: skip
+            else:
+                row = self._result(clf, item, next(results))
+            self.stats.by_status[row.status] += 1
+            self.stats.slices += isinstance(item, _Decoded)
+            yield row
+
+    @staticmethod
+    def _result(clf: Classifier, d: _Decoded, pred: Prediction) -> SliceResult:
+        status, message = clf.status_of(d.slice.pixels, pred)
+        top = pred.top
+        called = status in (Status.OK, Status.UNCERTAIN)
+        return SliceResult(
+            path=d.path,
+            frame=d.slice.frame,
+            status=status,
+            message=message,
+            predicted_class=clf.spec.class_names[top] if called else None,
+            confidence=pred.probabilities[top] if called else None,
+            probabilities=pred.probabilities,
+            image_sha256=d.sha256,
+            thumbnail=d.thumbnail,
+            cam=pred.cam,
+            ood_score=pred.ood_score,
+            window=d.slice.window,
+        )
