@@ -64,6 +64,8 @@ class RunController(QObject):
         self._pool = pool or QThreadPool.globalInstance()
         self._queue: deque[list[Path]] = deque()
         self._worker: ClassifyWorker | None = None
+        #: finished workers whose run() may still be returning: kept alive a little longer
+        self._retired: list[ClassifyWorker] = []
         self._discover = discover
         self._reset_session()
 
@@ -162,6 +164,9 @@ class RunController(QObject):
         self._done_before += self._cur_done
         self._total_before += self._cur_done if cancelled else self._cur_total
         self._cur_done = self._cur_total = 0
+        self._retired = [w for w in self._retired if not w.is_done()]
+        if self._worker is not None:
+            self._retired.append(self._worker)
         self._worker = None
         if self._queue and not cancelled:
             self._start_next()

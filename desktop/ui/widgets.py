@@ -103,7 +103,7 @@ class FilterBar(QWidget):
         self.status_box = QComboBox()
         self.status_box.addItem("All statuses", None)
         for status in Status:
-            self.status_box.addItem(STATUS_WORDS[status], status)
+            self.status_box.addItem(STATUS_WORDS[status], status.value)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Filter by file name, folder or message")
         self.search.setClearButtonEnabled(True)
@@ -120,9 +120,13 @@ class FilterBar(QWidget):
             lambda _: self.class_changed.emit(self.class_box.currentData())
         )
         self.status_box.currentIndexChanged.connect(
-            lambda _: self.status_changed.emit(self.status_box.currentData())
+            lambda _: self.status_changed.emit(self.current_status())
         )
         self.search.textChanged.connect(self.text_changed)
+
+    def current_status(self) -> Status | None:
+        value = self.status_box.currentData()
+        return None if value is None else Status(value)
 
     def set_counts(self, shown: int, total: int) -> None:
         self.shown.setText(f"{shown:,} of {total:,} shown" if shown != total else f"{total:,} rows")

@@ -119,6 +119,7 @@ class ClassifyWorker(QRunnable):
         self._seen = seen
         self._chunk_seconds = chunk_seconds
         self._cancel = threading.Event()
+        self._done = threading.Event()
         self._discover = discover
 
     def cancel(self) -> None:
@@ -126,6 +127,10 @@ class ClassifyWorker(QRunnable):
 
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    def is_done(self) -> bool:
+        """True once run() is past its last signal (safe to drop the last reference)."""
+        return self._done.is_set()
 
     def run(self) -> None:
         self.signals.started.emit()
@@ -135,6 +140,7 @@ class ClassifyWorker(QRunnable):
             self.signals.errored.emit(f"{type(exc).__name__}: {exc}")
         finally:
             self.signals.finished.emit(self.is_cancelled())
+            self._done.set()
 
     def _run(self) -> None:
         discover = self._discover

@@ -1,0 +1,141 @@
+"""The main window end to end: drop a folder, keyboard, delete, no-model state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from desktop.core.results import Status
+from desktop.ui.main_window import NO_MODEL, NOTICE_LINE, MainWindow
+from desktop.ui.results_model import Column
+
+
+@pytest.fixture
+def classifier(test_model_path: Path):
+    from desktop.core.classifier import Classifier
+
+    return Classifier.load(test_model_path)
+
+
+@pytest.fixture
+def window(qtbot, classifier) -> MainWindow:
+    w = MainWindow(classifier)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def drop(window: MainWindow, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(window.table.mapTo(window, QPoint(40, 40)))
+    actions = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(
+        pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(
+        pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(window, event)
+    assert event.isAccepted()
+
+
+def fill(qtbot, window: MainWindow, paths: list[Path]) -> None:
+    with qtbot.waitSignal(window.controller.idle, timeout=30_000):
+        drop(window, paths)
+
+
+def test_notice_always_visible(window: MainWindow) -> None:
+    assert window.notice.isVisible()
+    assert "Research use only" in window.notice.text()
+    assert "not for diagnostic use" in NOTICE_LINE
+
+
+def test_dropping_a_folder_fills_rows(qtbot, window: MainWindow, image_folder: Path) -> None:
+    fill(qtbot, window, [image_folder])
+    assert window.model.rowCount() == 7
+    statuses = window.model.status_counts()
+    assert statuses[Status.ERROR] == 1
+    assert "7 slices" in window.counts.text() and "1 error" in window.counts.text()
+    assert not window.progress.isVisible()
+    # the same folder again: nothing new; a single file of it: still nothing new
+    fill(qtbot, window, [image_folder / "slice_00.png"])
+    assert window.model.rowCount() == 7
+
+
+def test_sort_and_filter_through_the_window(qtbot, window: MainWindow, image_folder) -> None:
+    fill(qtbot, window, [image_folder])
+    window.table.sortByColumn(Column.CONFIDENCE, Qt.SortOrder.DescendingOrder)
+    confs = [window.proxy.result_at(r).confidence for r in range(window.proxy.rowCount())]
+    numbers = [c for c in confs if c is not None]
+    assert numbers == sorted(numbers, reverse=True) and confs[-1] is None
+    window.filters.status_box.setCurrentIndex(
+        window.filters.status_box.findData(Status.ERROR.value)
+    )
+    assert window.proxy.rowCount() == 1
+    assert window.proxy.result_at(0).path.endswith("broken.jpg")
+    window.filters.status_box.setCurrentIndex(0)
+    some_class = window.proxy.result_at(0).predicted_class
+    window.filters.class_box.setCurrentIndex(window.filters.class_box.findData(some_class))
+    shown = [window.proxy.result_at(r) for r in range(window.proxy.rowCount())]
+    assert shown and all(r.predicted_class == some_class for r in shown)
+    assert "shown" in window.filters.shown.text()
+
+
+def test_keyboard_moves_preview_and_delete_removes(qtbot, window, image_folder) -> None:
+    fill(qtbot, window, [image_folder])
+    window.table.sortByColumn(Column.FILE, Qt.SortOrder.AscendingOrder)
+    window.table.setFocus()
+    window.table.selectRow(0)
+    assert window.preview.result is not None
+    first = window.preview.result.path
+    assert first.endswith("broken.jpg")
+    assert window.preview.base is None  # an error row has no image to show
+    qtbot.keyClick(window.table, Qt.Key.Key_Down)
+    second = window.preview.result
+    assert second is not None and second.path != first
+    assert window.preview.base is not None and window.preview.cam is not None
+    assert window.preview.bars[0].format().endswith("%")
+    qtbot.keyClick(window.table, Qt.Key.Key_Delete)
+    assert window.model.rowCount() == 6
+    assert second.path not in window.model.paths()
+    # a removed file may be classified again
+    fill(qtbot, window, [Path(second.path)])
+    assert window.model.rowCount() == 7
+
+
+def test_heatmap_saves_png(qtbot, window, image_folder, tmp_path) -> None:
+    fill(qtbot, window, [image_folder / "slice_01.png"])
+    window.table.selectRow(0)
+    out = tmp_path / "heat.png"
+    assert window.preview.save_heatmap(out)
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (96, 96)
+    assert window.preview.default_heatmap_path().name == "slice_01_frame0_heatmap.png"
+
+
+def test_no_model_opens_and_classifies_nothing(qtbot, image_folder: Path) -> None:
+    window = MainWindow(None)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.model_banner is not None and window.model_banner.isVisible()
+    assert NO_MODEL in window.model_banner.text()
+    drop(window, [image_folder])
+    assert window.model.rowCount() == 0
+    assert not window.controller.is_busy()
+    assert "No model installed" in window.statusBar().currentMessage()
+
+
+def test_broken_model_says_why(qtbot) -> None:
+    window = MainWindow(None, model_error="model metadata is not valid JSON")
+    qtbot.addWidget(window)
+    assert "could not be loaded" in window.model_banner.text()
+    assert "not valid JSON" in window.model_banner.text()
