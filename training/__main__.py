@@ -141,6 +141,10 @@ COMMANDS["predict-logits"] = (
     run_predict_logits,
 )
 
+from training.release import COMMANDS as BACK_COMMANDS  # noqa: E402
+
+COMMANDS.update(BACK_COMMANDS)  # calibrate, export, evaluate, report, release
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)

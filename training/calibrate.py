@@ -28,8 +28,6 @@ from tqdm import tqdm
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
 from desktop.core.preprocess import normalise, to_batch
 from training.inputs import (
-    DEFAULT_DATA_ROOT,
-    DEFAULT_MANIFEST,
     ManifestRow,
     iter_batches,
     load_checkpoint,
@@ -327,72 +325,3 @@ def load_calibration(path: Path) -> tuple[dict[str, Any], MahalanobisScorer]:
     """(the saved calibration dict, its OOD scorer)."""
     cal = torch.load(Path(path), map_location="cpu", weights_only=False)
     return cal, MahalanobisScorer.from_state(cal["ood_state"])
-
-
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        "calibrate",
-        add_help=add_help,
-        description="Fit temperature scaling, the 'uncertain' threshold and the OOD score "
-        "on validation/training features of a checkpoint.",
-    )
-    p.add_argument("--checkpoint", type=Path, required=True, help="training checkpoint (.pt)")
-    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="split manifest CSV")
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="image folder root")
-    p.add_argument(
-        "--cache",
-        type=Path,
-        default=None,
-        help="decode-cache folder of training.cache: training features are read from it "
-        "(faster); validation images are always decoded through the app's own path",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output .pt (default: <checkpoint>.calibration.pt; a .json summary beside)",
-    )
-    p.add_argument(
-        "--max-error",
-        type=float,
-        default=0.01,
-        help="error rate allowed among accepted (not uncertain) calls",
-    )
-    p.add_argument(
-        "--ood-percentile",
-        type=float,
-        default=99.5,
-        help="percentile of validation OOD scores used as the threshold",
-    )
-    p.add_argument(
-        "--max-train",
-        type=int,
-        default=3000,
-        help="training images used to fit the OOD class means/covariance",
-    )
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    return p
-
-
-def main(args: argparse.Namespace) -> int:
-    s = calibrate(args)
-    print(
-        json.dumps(
-            {
-                k: s[k]
-                for k in (
-                    "temperature",
-                    "val_ece_before",
-                    "val_ece_after",
-                    "uncertain",
-                    "ood_threshold",
-                    "probes_all_unsupported",
-                )
-            },
-            indent=2,
-        )
-    )
-    for name, p in s["probes"].items():
-        print(f"  probe {name:32s} ood={p['score']:10.3f} unsupported={p['unsupported']}")
-    return 0

@@ -1,0 +1,302 @@
+"""ONNX export of a trained network in the app's model contract, and the parity check.
+
+The exported graph (``desktop.core.model_spec``): input ``image`` (N x C x S x S, dynamic
+N) -> ``logits`` (N x K), ``cam`` (N x K x h x w: classifier weights applied to the last
+feature map, no bias), ``ood_score`` (N: Mahalanobis score of :mod:`training.ood`,
+computed in the graph from constant buffers). The metadata carries a ``ModelSpec``.
+
+Exporter: torch 2.13's default ``dynamo=True`` path needs ``onnxscript``, which this
+project does not install; the TorchScript exporter (``dynamo=False``) exports the
+EfficientNet (SiLU, squeeze-excitation, stochastic depth = identity in eval) at opset 17
+and passes ``onnx.checker`` with ``full_check=True``. Its deprecation warning is muted here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from desktop.core.model_spec import (
+    CLASS_NAMES,
+    INPUT_NAME,
+    METADATA_KEY,
+    OUTPUT_CAM,
+    OUTPUT_LOGITS,
+    OUTPUT_OOD,
+    ModelSpec,
+    Preprocessing,
+    Thresholds,
+)
+from desktop.core.preprocess import to_batch
+from training.inputs import (
+    DEFAULT_DATA_ROOT,
+    DEFAULT_MANIFEST,
+    REPO_ROOT,
+    counts,
+    file_sha256,
+    load_checkpoint,
+    read_grey,
+    read_manifest,
+)
+from training.ood import MahalanobisScorer
+
+OPSET = 17
+PARITY_TOL = 1e-4
+
+
+class ExportWrapper(nn.Module):
+    """Network + CAM + OOD score with the graph contract's three outputs."""
+
+    def __init__(self, model: nn.Module, scorer: MahalanobisScorer | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.scorer = scorer
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        fmap = self.model.forward_features(image)
+        pooled = fmap.mean(dim=(2, 3))
+        linear = self.model.classifier_linear
+        logits = linear(pooled)
+        cam = torch.einsum("kf,nfhw->nkhw", linear.weight, fmap)
+        ood = self.scorer(pooled) if self.scorer is not None else pooled[:, 0] * 0.0
+        return logits, cam, ood
+
+
+def build_spec(
+    prep: Preprocessing,
+    arch: str,
+    temperature: float = 1.0,
+    thresholds: Thresholds | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> ModelSpec:
+    spec = ModelSpec(
+        preprocessing=prep,
+        class_names=CLASS_NAMES,
+        temperature=float(temperature),
+        thresholds=thresholds or Thresholds(),
+        architecture=arch,
+        provenance=provenance or {},
+    )
+    spec.validate()
+    return spec
+
+
+def export_onnx(
+    wrapper: ExportWrapper, spec: ModelSpec, out: Path, opset: int = OPSET
+) -> onnx.ModelProto:
+    """Export ``wrapper`` to ``out`` with ``spec`` in the metadata; checker full check."""
+    p = spec.preprocessing
+    wrapper = wrapper.eval()
+    x = torch.rand(2, p.channels, p.input_size, p.input_size) * 2 - 1
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    batch = {0: "batch"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(
+            wrapper,
+            (x,),
+            str(out),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD],
+            dynamic_axes={
+                INPUT_NAME: batch,
+                OUTPUT_LOGITS: batch,
+                OUTPUT_CAM: batch,
+                OUTPUT_OOD: batch,
+            },
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    return write_spec(out, spec)
+
+
+def write_spec(path: Path, spec: ModelSpec) -> onnx.ModelProto:
+    """Put ``spec`` into the file's metadata (replacing any), full-check and save."""
+    model = onnx.load(str(path))
+    keep = [(e.key, e.value) for e in model.metadata_props if e.key != METADATA_KEY]
+    del model.metadata_props[:]
+    for k, v in [*keep, (METADATA_KEY, spec.to_json())]:
+        model.metadata_props.add(key=k, value=v)
+    model.producer_name = "brain-mri-review training"
+    model.doc_string = "Brain MRI slice classifier. Research use only, not for diagnosis."
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return model
+
+
+def read_spec(path: Path) -> ModelSpec:
+    """The ModelSpec in an ONNX file, read the way the app reads it."""
+    props = {e.key: e.value for e in onnx.load(str(path), load_external_data=False).metadata_props}
+    return ModelSpec.from_json(props[METADATA_KEY])
+
+
+def session(path: Path, threads: int = 2) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def parity(
+    path: Path, model: nn.Module, wrapper: ExportWrapper, slices: Sequence[NDArray[np.float32]]
+) -> dict[str, float]:
+    """Max abs differences ONNX (app preprocessing + onnxruntime) vs PyTorch, same slices.
+
+    ``logits`` are compared with the network's own ``forward`` (not the wrapper), so a
+    head that is not ``linear(mean(features))`` shows up here.
+    """
+    spec = read_spec(path)
+    batch = to_batch(list(slices), spec.preprocessing)
+    outs = session(path).run(None, {INPUT_NAME: batch})
+    with torch.inference_mode():
+        x = torch.from_numpy(batch)
+        ref_logits = model.eval()(x).numpy()
+        _, ref_cam, ref_ood = (t.numpy() for t in wrapper.eval()(x))
+    return {
+        "n": len(slices),
+        "logits": float(np.abs(outs[0] - ref_logits).max()),
+        "cam": float(np.abs(outs[1] - ref_cam).max()),
+        "ood_score_rel": float(np.abs(outs[2] - ref_ood).max() / max(1e-6, np.abs(ref_ood).max())),
+    }
+
+
+def git_version() -> str:
+    try:
+        run = subprocess.run
+        head = run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+        dirty = run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") or "unknown"
+
+
+def provenance(
+    manifest: Path | None, ckpt: dict[str, Any], calibration: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Training data summary, manifest hash, calibration summary, code version, date."""
+    out: dict[str, Any] = {
+        "code_version": git_version(),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "epoch": ckpt.get("epoch"),
+        "intended_use": "research only, not for diagnosis",
+    }
+    if manifest is not None and Path(manifest).is_file():
+        rows = read_manifest(manifest)
+        out["manifest"] = {"file": Path(manifest).name, "sha256": file_sha256(Path(manifest))}
+        out["training_data"] = {
+            "images_by_split": counts(rows, "split"),
+            "train_by_source_label": counts(
+                [r for r in rows if r.split == "train"], "source", "label"
+            ),
+        }
+    if calibration is not None:
+        s = calibration.get("summary", {})
+        out["calibration"] = {
+            k: s[k]
+            for k in (
+                "temperature",
+                "val_ece_before",
+                "val_ece_after",
+                "uncertain",
+                "ood_threshold",
+                "ood_rule",
+                "uncertain_rule",
+            )
+            if k in s
+        }
+    return out
+
+
+def parity_slices(manifest: Path, data_root: Path, n: int = 12) -> list[NDArray[np.float32]]:
+    """Real test-split images when the data is present, else synthetic brain-like slices."""
+    out: list[NDArray[np.float32]] = []
+    if Path(manifest).is_file() and Path(data_root).is_dir():
+        rows = [r for r in read_manifest(manifest) if r.split == "test"]
+        for r in rows[:: max(1, len(rows) // n)][:n]:
+            g = read_grey(Path(data_root) / r.path)
+            if g is not None:
+                out.append(g)
+    if out:
+        return out
+    return synthetic_slices(n)
+
+
+def synthetic_slices(n: int, seed: int = 0) -> list[NDArray[np.float32]]:
+    """Grey ellipses with a bright blob, different sizes (stand-ins for brain slices)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        h, w = (int(v) for v in rng.integers(96, 300, 2))
+        img = np.zeros((h, w), np.float32)
+        cv2.ellipse(img, (w // 2, h // 2), (w // 3, h // 3), 0, 0, 360, 0.5, -1)
+        cy, cx = int(rng.integers(h // 3, 2 * h // 3)), int(rng.integers(w // 3, 2 * w // 3))
+        cv2.circle(img, (cx, cy), max(3, min(h, w) // 10), 0.9, -1)
+        out.append(np.clip(img + rng.normal(0, 0.03, img.shape).astype(np.float32), 0, 1))
+    return out
+
+
+def export_checkpoint(
+    checkpoint: Path,
+    out: Path,
+    calibration: Path | None = None,
+    manifest: Path | None = DEFAULT_MANIFEST,
+    data_root: Path = DEFAULT_DATA_ROOT,
+    opset: int = OPSET,
+    blank_std: float = Thresholds.blank_std,
+) -> dict[str, Any]:
+    """Export a checkpoint (+ its calibration) and check parity; returns a summary."""
+    from training.calibrate import load_calibration
+
+    model, prep, ckpt = load_checkpoint(checkpoint)
+    cal, scorer = (None, None) if calibration is None else load_calibration(calibration)
+    thresholds = Thresholds(
+        uncertain=float(cal["uncertain"]) if cal else Thresholds.uncertain,
+        ood_score=float(cal["ood_threshold"]) if cal else float("inf"),
+        blank_std=blank_std,
+    )
+    spec = build_spec(
+        prep,
+        str(ckpt["arch"]),
+        cal["temperature"] if cal else 1.0,
+        thresholds,
+        provenance(manifest, ckpt, cal),
+    )
+    wrapper = ExportWrapper(model, scorer).eval()
+    export_onnx(wrapper, spec, out, opset)
+    slices = parity_slices(manifest or DEFAULT_MANIFEST, data_root)
+    diffs = parity(out, model, wrapper, slices)
+    if diffs["logits"] > PARITY_TOL:
+        raise RuntimeError(f"ONNX/PyTorch logits differ by {diffs['logits']:.2e} > {PARITY_TOL}")
+    return {
+        "onnx": str(out),
+        "sha256": file_sha256(Path(out)),
+        "parity": diffs,
+        "calibrated": cal is not None,
+        "spec": json.loads(spec.to_json()),
+    }
+
+
+def default_calibration(checkpoint: Path) -> Path | None:
+    cand = Path(checkpoint).with_suffix(".calibration.pt")
+    return cand if cand.is_file() else None
