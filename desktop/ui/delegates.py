@@ -93,28 +93,41 @@ class ConfidenceDelegate(QStyledItemDelegate):
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
             return
         style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, opt.widget)
-        r = opt.rect.adjusted(6, 6, -6, -6)
-        bar_h = 6
-        track = QRect(r.left(), r.bottom() - bar_h, r.width(), bar_h)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        uncertain = getattr(result, "status", None) is Status.UNCERTAIN
+        r = opt.rect.adjusted(6, 0, -6, 0)
+        text_h = opt.fontMetrics.height()
+        bar_h = 5
+        top = r.top() + (r.height() - text_h - 3 - bar_h) // 2
+        text_rect = QRect(r.left(), top, r.width(), text_h)
+        track = QRect(r.left(), top + text_h + 3, r.width(), bar_h)
+        fill = QRect(track)
+        fill.setWidth(max(2, round(track.width() * max(0.0, min(1.0, float(conf))))))
+        if selected:
+            track_colour = opt.palette.highlight().color().darker(130)
+            fill_colour = opt.palette.highlightedText().color()
+            text_colour = fill_colour
+        else:
+            track_colour = opt.palette.mid().color().lighter(140)
+            fill_colour = self.BAR_UNCERTAIN if uncertain else self.BAR
+            text_colour = QColor(112, 112, 112) if uncertain else opt.palette.text().color()
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(opt.palette.mid().color().lighter(130))
-        painter.drawRoundedRect(track, 3, 3)
-        fill = QRect(track)
-        fill.setWidth(max(2, round(track.width() * max(0.0, min(1.0, float(conf))))))
-        uncertain = getattr(result, "status", None) is Status.UNCERTAIN
-        painter.setBrush(self.BAR_UNCERTAIN if uncertain else self.BAR)
-        painter.drawRoundedRect(fill, 3, 3)
-        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
-        text_colour = (
-            opt.palette.highlightedText().color() if selected else opt.palette.text().color()
-        )
-        if uncertain and not selected:
-            text_colour = QColor(112, 112, 112)
+        painter.setBrush(track_colour)
+        painter.drawRoundedRect(track, 2, 2)
+        painter.setBrush(fill_colour)
+        painter.drawRoundedRect(fill, 2, 2)
         painter.setPen(text_colour)
-        text_rect = QRect(r.left(), r.top(), r.width(), r.height() - bar_h - 2)
         painter.drawText(
             text_rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), opt.text
         )
         painter.restore()
+
+
+class FolderDelegate(QStyledItemDelegate):
+    """Elides folders on the left, so the folder's own name stays visible."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: AnyIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft

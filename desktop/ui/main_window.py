@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([800, 480])
+        self.splitter.setSizes([840, 440])
         self.splitter.setChildrenCollapsible(False)
         lay.addWidget(self.splitter, 1)
         self.setCentralWidget(central)

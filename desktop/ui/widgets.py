@@ -21,7 +21,13 @@ from PySide6.QtWidgets import (
 
 from desktop.core.results import Status
 from desktop.ui.controller import Progress
-from desktop.ui.delegates import ROW_HEIGHT, THUMB_SIZE, ConfidenceDelegate, ThumbnailDelegate
+from desktop.ui.delegates import (
+    ROW_HEIGHT,
+    THUMB_SIZE,
+    ConfidenceDelegate,
+    FolderDelegate,
+    ThumbnailDelegate,
+)
 from desktop.ui.results_model import STATUS_WORDS, Column, class_label
 
 EMPTY_HINT = "Drop MRI files or folders here, or press Ctrl+O"
@@ -30,12 +36,16 @@ EMPTY_HINT = "Drop MRI files or folders here, or press Ctrl+O"
 WIDTHS = {
     Column.THUMBNAIL: THUMB_SIZE + 8,
     Column.FILE: 200,
-    Column.FOLDER: 220,
-    Column.FRAME: 56,
+    Column.FOLDER: 150,
+    Column.FRAME: 54,
     Column.PREDICTED: 160,
-    Column.CONFIDENCE: 96,
+    Column.CONFIDENCE: 92,
+    Column.P_GLIOMA: 86,
+    Column.P_MENINGIOMA: 104,
+    Column.P_NO_TUMOR: 92,
+    Column.P_PITUITARY: 86,
     Column.STATUS: 96,
-    Column.MESSAGE: 260,
+    Column.MESSAGE: 320,
 }
 
 
@@ -59,13 +69,16 @@ class ResultsTable(QTableView):
         vh.setDefaultSectionSize(ROW_HEIGHT)
         hh = self.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setStretchLastSection(True)
+        hh.setStretchLastSection(False)
         hh.setHighlightSections(False)
+        hh.setSectionsMovable(True)
         hh.setDefaultSectionSize(84)
         self.thumbnail_delegate = ThumbnailDelegate(self)
         self.confidence_delegate = ConfidenceDelegate(self)
         self.setItemDelegateForColumn(Column.THUMBNAIL, self.thumbnail_delegate)
         self.setItemDelegateForColumn(Column.CONFIDENCE, self.confidence_delegate)
+        self.folder_delegate = FolderDelegate(self)
+        self.setItemDelegateForColumn(Column.FOLDER, self.folder_delegate)
 
     def apply_default_widths(self) -> None:
         for col, width in WIDTHS.items():
