@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -303,28 +302,23 @@ class MainWindow(QMainWindow):
         )
         if not path:
             return False
+        if not path.lower().endswith(f".{ext}"):
+            path += f".{ext}"
         writer = export.write_csv if ext == "csv" else export.write_json
         try:
-            writer(results, path, self.provenance())
-        except Exception as exc:  # any failure: say so, keep the rows
-            QMessageBox.critical(self, "Export failed", f"Could not write {path}:\n{exc}")
+            # the file dialog has already asked before replacing an existing file
+            writer(results, path, self.provenance(), overwrite=True)
+        except (OSError, ValueError) as exc:  # say why; the table keeps every row
+            QMessageBox.critical(self, "Export failed", f"The results were not exported.\n\n{exc}")
             return False
         self.statusBar().showMessage(f"Exported {len(results):,} rows to {path}", 8000)
         return True
 
     def provenance(self) -> Any:
-        from desktop.core.export import RESEARCH_NOTICE, Provenance
+        """Provenance of the loaded model (exports need a model; rows exist only with one)."""
+        from desktop.core.export import Provenance
 
-        c = self.classifier
-        spec = getattr(c, "spec", None)
-        return Provenance(
-            app_version=__version__,
-            model_file=Path(c.path).name if c is not None else "",
-            model_sha256=getattr(c, "sha256", "") or "",
-            model_summary=dict(spec.provenance) if spec is not None else {},
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            notice=RESEARCH_NOTICE,
-        )
+        return Provenance.for_classifier(self.classifier)
 
     def about(self) -> None:
         QMessageBox.about(
