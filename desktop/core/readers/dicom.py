@@ -18,7 +18,7 @@ import pydicom.config
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.processing import apply_modality_lut
 
 from desktop.core.readers.common import (
     PERCENTILE_WINDOW,
@@ -119,11 +119,21 @@ def _voi(
     """The file's own VOI LUT or window for one frame, or None when it has none."""
     if "VOILUTSequence" in ds:
         item = ds.VOILUTSequence[0]
-        lut = np.asarray(item.LUTData, dtype=np.float32).ravel()
+        data = item.get("LUTData")
+        if isinstance(data, bytes):  # OW: 16-bit words in the file's byte order
+            lut = np.frombuffer(data, dtype="<u2" if ds.is_little_endian else ">u2")
+        else:
+            lut = np.asarray(data if data is not None else [], dtype=np.float32).ravel()
+        # the output is scaled by the largest LUT entry (many LUTs do not use all their bits)
         top = float(lut.max()) if lut.size else 0.0
-        if top > 0:
-            out = np.asarray(apply_voi_lut(raw, ds, prefer_lut=True), dtype=np.float32)
-            return np.clip(out / np.float32(top), 0.0, 1.0), "DICOM VOI LUT"
+        descriptor = [int(v) for v in item.get("LUTDescriptor", [])]
+        if top > 0 and len(descriptor) == 3:
+            first = descriptor[1]
+            if first > 32767 and int(ds.get("PixelRepresentation", 0)) == 1:
+                first -= 65536  # a signed first-mapped value stored as US
+            index = np.clip(np.rint(raw) - first, 0, lut.size - 1).astype(np.intp)
+            out = lut.astype(np.float32)[index] / np.float32(top)
+            return np.clip(out, 0.0, 1.0).astype(np.float32), "DICOM VOI LUT"
     source: Dataset | None = ds if "WindowCenter" in ds and "WindowWidth" in ds else None
     if source is None:
         source = _frame_item(ds, index, "FrameVOILUTSequence")

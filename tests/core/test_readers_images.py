@@ -1,0 +1,182 @@
+"""PNG / JPEG / BMP / TIFF: every depth and colour type, and the failures in words."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from desktop.core.readers import ReadError, Slice, read_slices, sniff
+from tests.core.factories import ramp, write_cv, write_palette_png
+
+LOSSLESS = [".png", ".bmp", ".tif"]
+
+
+def one(path: Path) -> Slice:
+    slices = list(read_slices(path))
+    assert len(slices) == 1
+    s = slices[0]
+    assert s.frame == 0 and s.raw is None
+    assert s.pixels.dtype == np.float32 and s.pixels.ndim == 2
+    assert float(s.pixels.min()) >= 0.0 and float(s.pixels.max()) <= 1.0
+    return s
+
+
+@pytest.mark.parametrize("suffix", [*LOSSLESS, ".tiff"])
+def test_grey_8bit_is_divided_by_255(tmp_path: Path, suffix: str) -> None:
+    img = ramp()
+    s = one(write_cv(tmp_path / f"g{suffix}", img))
+    np.testing.assert_array_equal(s.pixels, img.astype(np.float32) / 255)
+    assert s.window.startswith("8-bit")
+
+
+def test_grey_jpeg_close_to_source(tmp_path: Path) -> None:
+    img = ramp()
+    s = one(write_cv(tmp_path / "g.jpg", img))
+    assert s.pixels.shape == img.shape
+    assert np.abs(s.pixels - img / 255).mean() < 0.03
+    assert "JPEG" in s.window
+
+
+@pytest.mark.parametrize("suffix", LOSSLESS)
+def test_rgb_becomes_luminance(tmp_path: Path, suffix: str) -> None:
+    g = ramp()
+    bgr = np.dstack([255 - g, g // 2, g])
+    s = one(write_cv(tmp_path / f"c{suffix}", bgr))
+    expected = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255
+    np.testing.assert_allclose(s.pixels, expected, atol=1e-6)
+    assert "colour to grey" in s.window
+
+
+def test_rgb_jpeg(tmp_path: Path) -> None:
+    g = ramp()
+    bgr = np.dstack([g, g, g])
+    s = one(write_cv(tmp_path / "c.jpeg", bgr))
+    assert np.abs(s.pixels - g / 255).mean() < 0.03
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_rgba_opaque_equals_rgb_and_alpha_darkens(tmp_path: Path, suffix: str) -> None:
+    g = ramp()
+    bgr = np.dstack([g, g, g])
+    opaque = one(write_cv(tmp_path / f"o{suffix}", np.dstack([bgr, np.full_like(g, 255)])))
+    np.testing.assert_allclose(opaque.pixels, g / 255, atol=1e-6)
+    half = one(write_cv(tmp_path / f"h{suffix}", np.dstack([bgr, np.full_like(g, 128)])))
+    np.testing.assert_allclose(half.pixels, np.rint(g * (128 / 255)) / 255, atol=1 / 255)
+    assert "alpha" in half.window
+
+
+def test_rgba_bmp(tmp_path: Path) -> None:
+    g = ramp()
+    s = one(write_cv(tmp_path / "a.bmp", np.dstack([g, g, g, np.full_like(g, 255)])))
+    np.testing.assert_allclose(s.pixels, g / 255, atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_uses_stated_percentile_window(tmp_path: Path, suffix: str) -> None:
+    img = ramp(dtype=np.uint16, top=40000)
+    s = one(write_cv(tmp_path / f"d{suffix}", img))
+    lo, hi = np.percentile(img.astype(np.float64), [0.5, 99.5])
+    expected = np.clip((img - lo) / (hi - lo), 0, 1)
+    np.testing.assert_allclose(s.pixels, expected, atol=1e-5)
+    assert "16-bit" in s.window and "percentile 0.5-99.5" in s.window
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_rgb(tmp_path: Path, suffix: str) -> None:
+    g = ramp(dtype=np.uint16, top=60000)
+    s = one(write_cv(tmp_path / f"c16{suffix}", np.dstack([g, g, g])))
+    lo, hi = np.percentile(g.astype(np.float64), [0.5, 99.5])
+    np.testing.assert_allclose(s.pixels, np.clip((g - lo) / (hi - lo), 0, 1), atol=1e-4)
+
+
+def test_palette_png(tmp_path: Path) -> None:
+    palette = [(0, 0, 0), (255, 0, 0), (0, 255, 0), (200, 200, 200)]
+    idx = (ramp() % 4).astype(np.uint8)
+    s = one(write_palette_png(tmp_path / "p.png", idx, palette))
+    lum = np.array([round(0.299 * r + 0.587 * g + 0.114 * b) for r, g, b in palette]) / 255
+    np.testing.assert_allclose(s.pixels, lum[idx], atol=1 / 255)
+
+
+def test_multipage_tiff_pages_are_frames(tmp_path: Path) -> None:
+    pages = [ramp(), 255 - ramp()]
+    ok, buf = cv2.imencodemulti(".tif", pages)
+    assert ok
+    path = tmp_path / "pages.tif"
+    path.write_bytes(buf.tobytes())
+    slices = list(read_slices(path))
+    assert [s.frame for s in slices] == [0, 1]
+    np.testing.assert_array_equal(slices[1].pixels, pages[1] / np.float32(255))
+
+
+def test_non_ascii_path(tmp_path: Path) -> None:
+    folder = tmp_path / "Hirnschnitt_ü_脑"
+    folder.mkdir()
+    s = one(write_cv(folder / "bild_é.png", ramp()))
+    np.testing.assert_array_equal(s.pixels, ramp() / np.float32(255))
+
+
+def test_content_wins_over_extension(tmp_path: Path) -> None:
+    png_bytes = write_cv(tmp_path / "x.png", ramp()).read_bytes()
+    (tmp_path / "looks_like.jpg").write_bytes(png_bytes)
+    assert "PNG" in one(tmp_path / "looks_like.jpg").window
+
+
+def read_error(path: Path) -> str:
+    with pytest.raises(ReadError) as info:
+        list(read_slices(path))
+    msg = str(info.value)
+    assert "Traceback" not in msg and msg
+    return msg
+
+
+def test_truncated_jpeg(tmp_path: Path) -> None:
+    data = write_cv(tmp_path / "ok.jpg", np.dstack([ramp()] * 3)).read_bytes()
+    for cut in (200, len(data) // 2, len(data) - 2):
+        (tmp_path / "t.jpg").write_bytes(data[:cut])
+        assert read_error(tmp_path / "t.jpg") == "truncated JPEG"
+
+
+def test_truncated_png(tmp_path: Path) -> None:
+    data = write_cv(tmp_path / "ok.png", ramp()).read_bytes()
+    (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
+    assert read_error(tmp_path / "t.png") == "truncated PNG"
+
+
+def test_not_an_image_and_empty(tmp_path: Path) -> None:
+    (tmp_path / "notes.png").write_text("this is text, not pixels")
+    assert read_error(tmp_path / "notes.png") == "not an image file"
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert read_error(tmp_path / "empty.jpg") == "empty file (0 bytes)"
+    assert read_error(tmp_path / "missing.png") == "file not found"
+
+
+def test_decompression_bomb_refused_from_header(tmp_path: Path) -> None:
+    data = bytearray(write_cv(tmp_path / "ok.png", ramp()).read_bytes())
+    data[16:24] = struct.pack(">II", 30_000, 25_000)
+    (tmp_path / "bomb.png").write_bytes(bytes(data))
+    assert read_error(tmp_path / "bomb.png") == "image too large (30000 x 25000)"
+    bmp = bytearray(write_cv(tmp_path / "ok.bmp", ramp()).read_bytes())
+    bmp[18:26] = struct.pack("<ii", 15_000, -15_000)
+    (tmp_path / "bomb.bmp").write_bytes(bytes(bmp))
+    assert read_error(tmp_path / "bomb.bmp") == "image too large (15000 x 15000)"
+
+
+def test_corrupt_png_body(tmp_path: Path) -> None:
+    data = bytearray(write_cv(tmp_path / "ok.png", ramp()).read_bytes())
+    data[45:80] = bytes(35)  # inside the compressed data
+    (tmp_path / "bad.png").write_bytes(bytes(data))
+    assert "PNG" in read_error(tmp_path / "bad.png")
+
+
+def test_sniff(tmp_path: Path) -> None:
+    png = write_cv(tmp_path / "a.png", ramp())
+    (tmp_path / "no_suffix").write_bytes(png.read_bytes())
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "data.bin").write_bytes(bytes(200))
+    assert sniff(png) and sniff(tmp_path / "no_suffix")
+    assert sniff(tmp_path / "scan.NII.GZ")  # by name, even before it exists
+    assert not sniff(tmp_path / "notes.txt") and not sniff(tmp_path / "data.bin")
