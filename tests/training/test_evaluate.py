@@ -1,0 +1,226 @@
+"""Metrics with intervals, and calibrate -> export -> evaluate -> report on synthetic data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from desktop.core.model_spec import INPUT_NAME, METADATA_KEY, ModelSpec, Preprocessing
+from desktop.core.preprocess import to_batch
+from tests.training.standin import TinyNet, make_dataset
+from training.inputs import read_grey, read_manifest
+from training.metrics import bootstrap_ci, cluster_ids, confusion, metrics_with_ci, point_metrics
+
+# hand-made case: labels (-1 = tumour of unknown type) and predictions
+Y = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 3, -1, -1])
+P = np.array([0, 0, 1, 1, 1, 2, 2, 0, 3, 2, 2, 0])
+
+
+def test_confusion_and_point_metrics_by_hand() -> None:
+    cm = confusion(Y, P)
+    assert cm.tolist() == [[2, 1, 0, 0], [0, 2, 0, 0], [1, 0, 2, 0], [0, 0, 1, 1]]
+    m = point_metrics(Y, P)
+    assert m["accuracy"] == pytest.approx(0.7)
+    assert m["precision_glioma"] == pytest.approx(2 / 3) and m["precision_pituitary"] == 1.0
+    assert m["recall_meningioma"] == 1.0 and m["recall_pituitary"] == pytest.approx(0.5)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 2 / 3 + 2 / 3) / 4)
+    assert m["tumour_called_no_tumor"] == pytest.approx(2 / 9)  # one pituitary + one partial
+    assert m["no_tumor_called_tumour"] == pytest.approx(1 / 3)
+    assert m["partial_tumour_vs_no_tumour_accuracy"] == pytest.approx(0.5)
+
+
+def test_weights_equal_repeated_samples() -> None:
+    w = np.array([1, 2, 0, 1, 3, 1, 1, 2, 1, 1, 2, 1], dtype=float)
+    rep = np.repeat(np.arange(len(Y)), w.astype(int))
+    a, b = point_metrics(Y, P, w), point_metrics(Y[rep], P[rep])
+    assert a == pytest.approx(b)
+
+
+def test_bootstrap_intervals_contain_the_point_and_shrink_with_n() -> None:
+    ci = metrics_with_ci(Y, P, n_boot=300)
+    for k, v in ci.items():
+        lo, hi = v["ci95"]
+        if not np.isnan(v["value"]):
+            assert lo <= v["value"] + 1e-9 and v["value"] <= hi + 1e-9, k
+    assert ci["accuracy"]["n"] == 10 and ci["tumour_called_no_tumor"]["n"] == 9
+    big_y, big_p = np.tile(Y, 50), np.tile(P, 50)
+    wide = np.diff(bootstrap_ci(Y, P, n_boot=300)["accuracy"])[0]
+    narrow = np.diff(bootstrap_ci(big_y, big_p, n_boot=300)["accuracy"])[0]
+    assert narrow < wide / 3
+
+
+def test_perfect_and_single_cluster_cases() -> None:
+    y = np.array([0, 1, 2, 3, 0, 1])
+    ci = bootstrap_ci(y, y, n_boot=100)
+    assert ci["accuracy"] == (1.0, 1.0) and ci["macro_f1"] == (1.0, 1.0)
+    one = bootstrap_ci(Y, P, clusters=np.zeros(len(Y), int), n_boot=50)  # nothing to resample
+    assert one["accuracy"] == pytest.approx((0.7, 0.7))
+
+
+def test_cluster_ids_group_rows() -> None:
+    ids = cluster_ids(["a", "b", "a", "", "", "b"])
+    assert ids[0] == ids[2] and ids[1] == ids[5] and ids[3] != ids[4]
+    # resampling whole clusters: two identical copies move together -> a wider interval
+    y2, p2 = np.repeat(Y, 2), np.repeat(P, 2)
+    per_image = np.diff(bootstrap_ci(y2, p2, n_boot=400)["accuracy"])[0]
+    per_cluster = np.diff(bootstrap_ci(y2, p2, np.arange(len(y2)) // 2, n_boot=400)["accuracy"])[0]
+    assert per_cluster > per_image
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A checkpoint of the stand-in network, briefly trained on a synthetic data set."""
+    root = tmp_path_factory.mktemp("data")
+    manifest = make_dataset(root, per_class=6)
+    prep = Preprocessing(input_size=48)
+    rows = [r for r in read_manifest(manifest) if r.label_index >= 0]
+    x = torch.from_numpy(to_batch([read_grey(root / r.path) for r in rows], prep))
+    y = torch.tensor([r.label_index for r in rows])
+    model = TinyNet()
+    opt = torch.optim.Adam(model.parameters(), 0.01)
+    for _ in range(15):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    ckpt = root / "tiny.pt"
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": 1,
+            "args": {"arch": "tiny"},
+            "arch": "tiny",
+            "preprocessing": asdict(prep),
+        },
+        ckpt,
+    )
+    return {"root": root, "manifest": manifest, "ckpt": ckpt}
+
+
+@pytest.fixture
+def tiny_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("training.models.create_model", lambda arch, num_classes=4: TinyNet())
+
+
+@pytest.mark.usefixtures("tiny_models")
+def test_release_end_to_end(run: dict[str, Path], tmp_path: Path) -> None:
+    from training.__main__ import main
+
+    out = tmp_path / "models"
+    argv = [
+        "release",
+        "--checkpoint",
+        str(run["ckpt"]),
+        "--manifest",
+        str(run["manifest"]),
+        "--data-root",
+        str(run["root"]),
+        "--out",
+        str(out),
+        "--n-boot",
+        "50",
+        "--onnx-name",
+        "tiny.onnx",
+        "--name",
+        "tiny stand-in",
+    ]
+    assert main(argv) == 0
+    onnx_path = out / "tiny.onnx"
+    proto = onnx.load(str(onnx_path))
+    onnx.checker.check_model(proto, full_check=True)
+    spec = ModelSpec.from_json({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    rep = json.loads((out / "report.json").read_text())
+    cal = json.loads((out / "calibration" / "tiny.calibration.json").read_text())
+
+    # the metadata carries the calibration, the thresholds and the provenance
+    assert spec.temperature == pytest.approx(cal["temperature"])
+    assert spec.thresholds.uncertain == pytest.approx(cal["uncertain"]["threshold"])
+    assert spec.thresholds.ood_score == pytest.approx(cal["ood_threshold"])
+    prov = spec.provenance
+    assert prov["manifest"]["sha256"] == rep["manifest"]["sha256"]
+    assert prov["test_metrics"]["accuracy"]["value"] == rep["test"]["metrics"]["accuracy"]["value"]
+    assert {"code_version", "date", "training_data", "calibration"} <= set(prov)
+
+    # the report's accuracy is what onnxruntime says on the test images (independent recount)
+    rows = [r for r in read_manifest(run["manifest"]) if r.split == "test"]
+    from training.export import session
+
+    x = to_batch([read_grey(run["root"] / r.path) for r in rows], spec.preprocessing)
+    logits = session(onnx_path).run(["logits"], {INPUT_NAME: x})[0]
+    lab = np.array([r.label_index for r in rows])
+    acc = float((logits.argmax(1)[lab >= 0] == lab[lab >= 0]).mean())
+    assert rep["test"]["metrics"]["accuracy"]["value"] == pytest.approx(acc)
+    assert rep["test"]["n"] == len(rows) and set(rep["by_source"]) == {
+        "br35h",
+        "figshare",
+        "sartaj",
+    }
+    assert rep["test"]["n_partial_tumor"] == sum(r.label == "tumor" for r in rows)
+
+    # Sartaj Testing: 4 of 6 images per class are copies of Training images
+    st = rep["sartaj_testing"]
+    assert st["n_images"] == 24 and st["n_with_copy_in_sartaj_training"] == 16
+    assert "16 of its 24 images" in st["why_not_honest"]
+
+    # probes, figures, card
+    assert {"blank_black", "noise_uniform", "document"} <= set(rep["ood_probes"])
+    assert rep["ood_probes"]["blank_black"]["unsupported"]  # std 0 < blank_std at least
+    for name in (
+        "confusion_test",
+        "confusion_by_source",
+        "reliability_test",
+        "reliability_by_source",
+        "confusion_sartaj_testing",
+    ):
+        assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Research use only" in card and "not an independent test" in card
+    assert f"{rep['test']['metrics']['accuracy']['value']:.3f}" in card
+    assert "| tiny stand-in |" in card and rep["model"]["sha256"] in card
+
+
+@pytest.mark.usefixtures("tiny_models")
+def test_report_command_compares_runs(run: dict[str, Path], tmp_path: Path) -> None:
+    from training.__main__ import main
+    from training.release import run_release
+
+    out = tmp_path / "a"
+    args = argparse.Namespace(
+        checkpoint=run["ckpt"],
+        manifest=run["manifest"],
+        data_root=run["root"],
+        out=out,
+        onnx_name="a.onnx",
+        name="run A",
+        compare=[],
+        n_boot=20,
+        blank_std=0.01,
+        cache=None,
+        max_error=0.01,
+        ood_percentile=99.5,
+        max_train=3000,
+        batch_size=16,
+        seed=0,
+    )
+    assert run_release(args) == 0
+    rep = json.loads((out / "report.json").read_text())
+    rep["name"] = "run B"
+    (tmp_path / "b.json").write_text(json.dumps(rep))
+    argv = [
+        "report",
+        "--runs",
+        str(out / "report.json"),
+        str(tmp_path / "b.json"),
+        "--out",
+        str(tmp_path / "card"),
+    ]
+    assert main(argv) == 0
+    card = (tmp_path / "card" / "MODEL_CARD.md").read_text()
+    assert "| run A |" in card and "| run B |" in card

@@ -1,0 +1,251 @@
+"""Evaluation THROUGH the exported ONNX file and the app's own preprocessing.
+
+Every test image is decoded as the app decodes it, turned into input by
+``desktop.core.preprocess.to_batch`` with the preprocessing stored in the file, and run
+by onnxruntime. Metrics (with cluster-bootstrap 95% intervals, :mod:`training.metrics`)
+on the manifest's test split, overall and by source; the Sartaj ``Testing`` folder on
+its own line; calibration, the ``uncertain`` threshold and the OOD probes on the
+exported model. The result is one JSON-able dict (``models/report.json``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from desktop.core.model_spec import CLASS_NAMES, INPUT_NAME, OUTPUT_LOGITS, OUTPUT_OOD, ModelSpec
+from desktop.core.preprocess import to_batch
+from training.calibrate import expected_calibration_error, reliability_bins, softmax
+from training.export import read_spec, session
+from training.inputs import ManifestRow, file_sha256, read_grey, read_manifest
+from training.metrics import cluster_ids, confusion, metrics_with_ci
+from training.probes import all_probes
+
+SOURCES = ("sartaj", "figshare", "br35h")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """ONNX outputs for manifest rows (unreadable files are left out)."""
+
+    rows: tuple[ManifestRow, ...]
+    logits: NDArray[np.float32]
+    ood: NDArray[np.float32]
+
+    @property
+    def labels(self) -> NDArray[np.int64]:
+        return np.array([r.label_index for r in self.rows], dtype=np.int64)
+
+    def subset(self, mask: NDArray[np.bool_]) -> Predictions:
+        idx = np.flatnonzero(mask)
+        return Predictions(tuple(self.rows[i] for i in idx), self.logits[idx], self.ood[idx])
+
+
+def _decode(rows: Sequence[ManifestRow], root: Path, spec: ModelSpec) -> tuple[list, Any]:
+    kept, slices = [], []
+    for r in rows:
+        g = read_grey(root / r.path)
+        if g is not None:
+            kept.append(r)
+            slices.append(g)
+    return kept, to_batch(slices, spec.preprocessing)
+
+
+def predict(
+    onnx_path: Path, rows: Sequence[ManifestRow], data_root: Path, batch_size: int = 32
+) -> Predictions:
+    """Run every row through the app path + onnxruntime (decoding overlaps inference)."""
+    spec, sess = read_spec(onnx_path), session(onnx_path)
+    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    kept: list[ManifestRow] = []
+    logits, ood = [], []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = [pool.submit(_decode, c, Path(data_root), spec) for c in chunks[:2]]
+        for i in range(len(chunks)):
+            rows_i, x = pending.pop(0).result()
+            if i + 2 < len(chunks):
+                pending.append(pool.submit(_decode, chunks[i + 2], Path(data_root), spec))
+            if not rows_i:
+                continue
+            lg, od = sess.run([OUTPUT_LOGITS, OUTPUT_OOD], {INPUT_NAME: x})
+            kept.extend(rows_i)
+            logits.append(lg)
+            ood.append(od)
+    k = len(spec.class_names)
+    return Predictions(
+        tuple(kept),
+        np.concatenate(logits) if logits else np.zeros((0, k), np.float32),
+        np.concatenate(ood) if ood else np.zeros(0, np.float32),
+    )
+
+
+def summarise(
+    pred: Predictions, spec: ModelSpec, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Metrics with intervals, confusion, calibration and threshold effects for a set."""
+    y = pred.labels
+    probs = softmax(pred.logits, spec.temperature)
+    p = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    lab = y >= 0
+    out: dict[str, Any] = {
+        "n": int(len(y)),
+        "n_labelled": int(lab.sum()),
+        "n_partial_tumor": int((y == -1).sum()),
+        "metrics": metrics_with_ci(y, p, cluster_ids([r.cluster for r in pred.rows]), n_boot, seed),
+        "confusion": confusion(y, p).astype(int).tolist(),
+        "partial_tumor_predicted": np.bincount(p[y == -1], minlength=len(CLASS_NAMES)).tolist(),
+    }
+    if lab.any():
+        correct = p[lab] == y[lab]
+        accepted = conf[lab] >= spec.thresholds.uncertain
+        out["ece_uncalibrated"] = expected_calibration_error(softmax(pred.logits[lab]), y[lab])
+        out["ece_calibrated"] = expected_calibration_error(probs[lab], y[lab])
+        out["reliability"] = reliability_bins(probs[lab], y[lab])
+        out["uncertain"] = {
+            "threshold": spec.thresholds.uncertain,
+            "coverage": float(accepted.mean()),
+            "error_rate_accepted": float(1 - correct[accepted].mean()) if accepted.any() else 0.0,
+            "error_rate_all": float(1 - correct.mean()),
+        }
+    out["ood_flagged_rate"] = (
+        float((pred.ood > spec.thresholds.ood_score).mean()) if len(y) else 0.0
+    )
+    return out
+
+
+def sartaj_testing(
+    pred: Predictions, manifest: Sequence[ManifestRow], spec: ModelSpec, n_boot: int, seed: int
+) -> dict[str, Any]:
+    """The Sartaj Testing folder as its own line, with why it is not an honest test."""
+    train_clusters = {
+        r.cluster for r in manifest if r.source == "sartaj" and r.subset == "Training"
+    }
+    testing = [r for r in manifest if r.source == "sartaj" and r.subset == "Testing"]
+    with_copy = [r for r in testing if r.cluster in train_clusters]
+    in_train = sum(r.split == "train" for r in testing)
+    n = len(testing)
+    pct = 100.0 * len(with_copy) / max(1, n)
+    out = summarise(pred, spec, n_boot, seed)
+    out.update(
+        {
+            "n_images": n,
+            "n_with_copy_in_sartaj_training": len(with_copy),
+            "with_copy_by_label": _count([r.label for r in with_copy]),
+            "by_label": _count([r.label for r in testing]),
+            "by_our_split": _count([r.split for r in testing]),
+            "why_not_honest": (
+                f"Sartaj's Testing folder is not an independent test: {len(with_copy)} of its "
+                f"{n} images ({pct:.0f}%) fall in the same near-duplicate cluster as an image "
+                f"in Sartaj Training, so a network trained on that folder has seen most of "
+                f"them (here {in_train} of them are in our own training split); a score on it "
+                f"measures recall of seen images as much as generalisation."
+            ),
+        }
+    )
+    return out
+
+
+def _count(values: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def probe_table(onnx_path: Path, brains: Sequence[NDArray[np.float32]]) -> dict[str, Any]:
+    """OOD score, call and status of every probe image through the exported model."""
+    spec, sess = read_spec(onnx_path), session(onnx_path)
+    probes = all_probes(brains)
+    names = list(probes)
+    x = to_batch([probes[n] for n in names], spec.preprocessing)
+    lg, od = sess.run([OUTPUT_LOGITS, OUTPUT_OOD], {INPUT_NAME: x})
+    probs = softmax(lg, spec.temperature)
+    table = {}
+    for i, n in enumerate(names):
+        blank = float(np.std(probes[n])) < spec.thresholds.blank_std
+        ood = float(od[i]) > spec.thresholds.ood_score
+        table[n] = {
+            "ood_score": float(od[i]),
+            "above_ood_threshold": ood,
+            "blank_by_std": blank,
+            "unsupported": ood or blank,
+            "would_call": spec.class_names[int(probs[i].argmax())],
+            "confidence": float(probs[i].max()),
+        }
+    return table
+
+
+def evaluate_model(
+    onnx_path: Path,
+    manifest_path: Path,
+    data_root: Path,
+    n_boot: int = 1000,
+    seed: int = 0,
+    batch_size: int = 32,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """The full evaluation report of one exported model (JSON-able)."""
+    t0 = time.time()
+    spec = read_spec(onnx_path)
+    manifest = read_manifest(manifest_path)
+    is_sartaj_testing = [r.source == "sartaj" and r.subset == "Testing" for r in manifest]
+    wanted = [
+        r for r, st in zip(manifest, is_sartaj_testing, strict=True) if r.split == "test" or st
+    ]
+    pred = predict(onnx_path, wanted, data_root, batch_size)
+    if not pred.rows:
+        raise SystemExit(f"no test image could be read under {data_root}")
+    in_test = np.array([r.split == "test" for r in pred.rows])
+    test = pred.subset(in_test)
+    sources = np.array([r.source for r in test.rows])
+    brains = [
+        g
+        for r in test.rows[:: max(1, len(test.rows) // 3)][:3]
+        if (g := read_grey(Path(data_root) / r.path)) is not None
+    ]
+    report: dict[str, Any] = {
+        "name": name or spec.architecture,
+        "model": {
+            "file": Path(onnx_path).name,
+            "sha256": file_sha256(Path(onnx_path)),
+            "architecture": spec.architecture,
+            "input_size": spec.preprocessing.input_size,
+            "temperature": spec.temperature,
+            "thresholds": {
+                "uncertain": spec.thresholds.uncertain,
+                "ood_score": spec.thresholds.ood_score,
+                "blank_std": spec.thresholds.blank_std,
+            },
+            "code_version": spec.provenance.get("code_version"),
+            "validation_calibration": spec.provenance.get("calibration"),
+            "training_data": spec.provenance.get("training_data"),
+        },
+        "manifest": {"file": Path(manifest_path).name, "sha256": file_sha256(Path(manifest_path))},
+        "n_unreadable": len(wanted) - len(pred.rows),
+        "test": summarise(test, spec, n_boot, seed),
+        "by_source": {
+            s: summarise(test.subset(sources == s), spec, n_boot, seed)
+            for s in sorted(set(sources), key=lambda s: (s not in SOURCES, s))
+        },
+        "sartaj_testing": sartaj_testing(
+            pred.subset(
+                np.array([r.source == "sartaj" and r.subset == "Testing" for r in pred.rows])
+            ),
+            manifest,
+            spec,
+            n_boot,
+            seed,
+        ),
+        "ood_probes": probe_table(onnx_path, brains),
+    }
+    report["all_probes_unsupported"] = all(v["unsupported"] for v in report["ood_probes"].values())
+    report["seconds"] = round(time.time() - t0, 1)
+    return report

@@ -1,0 +1,138 @@
+"""Classification metrics with cluster-bootstrap 95% confidence intervals.
+
+Labels are indices into ``CLASS_NAMES``; ``-1`` is the partial ``tumor`` label (a tumour
+of unknown type), which counts only for tumour-vs-no-tumour metrics. Every metric takes
+per-sample weights, so a bootstrap replicate is a vector of weights: resampling whole
+duplicate clusters with replacement = a multinomial draw of cluster counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from desktop.core.model_spec import CLASS_NAMES
+
+K = len(CLASS_NAMES)
+NO_TUMOR = CLASS_NAMES.index("no_tumor")
+
+
+def confusion(
+    y: NDArray[np.integer], p: NDArray[np.integer], w: NDArray[np.floating] | None = None
+) -> NDArray[np.float64]:
+    """K x K matrix (rows: true class, columns: predicted), labelled samples only."""
+    y, p = np.asarray(y), np.asarray(p)
+    m = y >= 0
+    weights = None if w is None else np.asarray(w)[m]
+    return np.bincount(y[m] * K + p[m], weights=weights, minlength=K * K).reshape(K, K)
+
+
+def _div(a: NDArray[np.float64] | float, b: NDArray[np.float64] | float) -> NDArray[np.float64]:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(
+            np.asarray(b) > 0, np.asarray(a) / np.where(np.asarray(b) > 0, b, 1), np.nan
+        )
+
+
+def point_metrics(
+    y: NDArray[np.integer], p: NDArray[np.integer], w: NDArray[np.floating] | None = None
+) -> dict[str, float]:
+    """Accuracy, macro-F1, per-class precision/recall, tumour-miss and false-alarm rates."""
+    y, p = np.asarray(y), np.asarray(p)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
+    cm = confusion(y, p, w)
+    tp = np.diag(cm)
+    prec, rec = _div(tp, cm.sum(axis=0)), _div(tp, cm.sum(axis=1))
+    f1 = _div(2 * prec * rec, prec + rec)
+    f1 = np.where(np.isnan(f1) & (cm.sum(axis=1) > 0), 0.0, f1)
+    out = {
+        "accuracy": float(_div(tp.sum(), cm.sum())),
+        "macro_f1": float(np.mean(f1)) if not np.isnan(f1).any() else float("nan"),
+    }
+    for k, name in enumerate(CLASS_NAMES):
+        out[f"precision_{name}"] = float(prec[k])
+        out[f"recall_{name}"] = float(rec[k])
+    tumour = y != NO_TUMOR  # includes the partial label
+    called_no = p == NO_TUMOR
+    out["tumour_called_no_tumor"] = float(_div((w * (tumour & called_no)).sum(), w[tumour].sum()))
+    healthy = y == NO_TUMOR
+    out["no_tumor_called_tumour"] = float(
+        _div((w * (healthy & ~called_no)).sum(), w[healthy].sum())
+    )
+    partial = y == -1
+    out["partial_tumour_vs_no_tumour_accuracy"] = float(
+        _div((w * (partial & ~called_no)).sum(), w[partial].sum())
+    )
+    return out
+
+
+def cluster_ids(clusters: Sequence[str]) -> NDArray[np.int64]:
+    """Dense integer ids for cluster labels (empty label = a cluster of its own)."""
+    out = np.empty(len(clusters), dtype=np.int64)
+    seen: dict[str, int] = {}
+    for i, c in enumerate(clusters):
+        key = c if c != "" else f"__row{i}"
+        out[i] = seen.setdefault(key, len(seen))
+    return out
+
+
+def bootstrap_ci(
+    y: NDArray[np.integer],
+    p: NDArray[np.integer],
+    clusters: NDArray[np.integer] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of every :func:`point_metrics` value over cluster resamples."""
+    y, p = np.asarray(y), np.asarray(p)
+    ids = np.arange(len(y)) if clusters is None else np.asarray(clusters)
+    _, ids = np.unique(ids, return_inverse=True)
+    n_clusters = int(ids.max()) + 1 if len(ids) else 0
+    rng = np.random.default_rng(seed)
+    reps: dict[str, list[float]] = {}
+    for _ in range(n_boot):
+        counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters))
+        for k, v in point_metrics(y, p, counts[ids].astype(np.float64)).items():
+            reps.setdefault(k, []).append(v)
+    lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    out = {}
+    for k, v in reps.items():
+        a = np.asarray(v)
+        a = a[~np.isnan(a)]
+        out[k] = (
+            (float(np.percentile(a, lo)), float(np.percentile(a, hi)))
+            if a.size
+            else (
+                float("nan"),
+                float("nan"),
+            )
+        )
+    return out
+
+
+def metrics_with_ci(
+    y: NDArray[np.integer],
+    p: NDArray[np.integer],
+    clusters: NDArray[np.integer] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, float | list[float] | int]]:
+    """{metric: {"value", "ci95": [lo, hi], "n"}}; n = samples the metric is defined on."""
+    y = np.asarray(y)
+    point = point_metrics(y, p)
+    ci = bootstrap_ci(y, p, clusters, n_boot, seed)
+    n_lab = int((y >= 0).sum())
+    support = {
+        "tumour_called_no_tumor": int((y != NO_TUMOR).sum()),
+        "no_tumor_called_tumour": int((y == NO_TUMOR).sum()),
+        "partial_tumour_vs_no_tumour_accuracy": int((y == -1).sum()),
+    }
+    for k, name in enumerate(CLASS_NAMES):
+        support[f"recall_{name}"] = int((y == k).sum())
+        support[f"precision_{name}"] = int((np.asarray(p)[y >= 0] == k).sum())
+    return {
+        k: {"value": v, "ci95": list(ci[k]), "n": support.get(k, n_lab)} for k, v in point.items()
+    }

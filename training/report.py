@@ -1,0 +1,350 @@
+"""Figures and the model card, from evaluation reports (``report.json`` of each run).
+
+The first report is the bundled model; the others (baseline CNN, MobileNetV2 transfer,
+...) fill the comparison table. Everything here reads JSON, so the card can be rebuilt
+without re-running any network.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from desktop.core.model_spec import CLASS_NAMES  # noqa: E402
+
+ROW_NAMES = (*CLASS_NAMES, "tumor (type unknown)")
+TARGETS = {  # issue 3: EfficientNet-B0 targets on the held-out test split
+    "accuracy": (">=", 0.97),
+    "macro_f1": (">=", 0.97),
+    "tumour_called_no_tumor": ("<=", 0.01),
+}
+
+
+def _matrix(block: dict[str, Any]) -> np.ndarray:
+    return np.vstack([np.asarray(block["confusion"]), np.asarray(block["partial_tumor_predicted"])])
+
+
+def _plot_confusion(ax: Any, block: dict[str, Any], title: str) -> None:
+    m = _matrix(block)
+    rows = m.sum(axis=1, keepdims=True)
+    frac = np.divide(m, rows, out=np.zeros(m.shape, float), where=rows > 0)
+    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(m):
+        ax.text(
+            j,
+            i,
+            str(int(v)),
+            ha="center",
+            va="center",
+            color="white" if frac[i, j] > 0.6 else "black",
+            fontsize=8,
+        )
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(ROW_NAMES)), ROW_NAMES, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    acc = block["metrics"]["accuracy"]["value"]
+    ax.set_title(f"{title} (n={block['n']}, acc {acc:.3f})", fontsize=9)
+
+
+def _plot_reliability(ax: Any, block: dict[str, Any], title: str) -> None:
+    bins = block.get("reliability") or []
+    ok = [b for b in bins if b["count"] > 0]
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+    if ok:
+        centres = [(b["lo"] + b["hi"]) / 2 for b in ok]
+        ax.bar(
+            centres,
+            [b["accuracy"] for b in ok],
+            width=1 / len(bins),
+            alpha=0.6,
+            edgecolor="black",
+            label="accuracy",
+        )
+        ax.plot(
+            [b["confidence"] for b in ok],
+            [b["accuracy"] for b in ok],
+            "o-",
+            ms=3,
+            color="C3",
+            label="mean confidence",
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("calibrated confidence")
+    ax.set_ylabel("accuracy")
+    ece = block.get("ece_calibrated", float("nan"))
+    ax.set_title(f"{title} (ECE {ece:.3f}, n={block.get('n_labelled', 0)})", fontsize=9)
+
+
+def _grid(blocks: dict[str, dict[str, Any]], plot: Any, path: Path) -> Path:
+    n = len(blocks)
+    cols = min(n, 2)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.4 * rows), squeeze=False)
+    for ax, (title, block) in zip(axes.ravel(), blocks.items(), strict=False):
+        plot(ax, block, title)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_figures(report: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Confusion matrices and reliability diagrams, overall and by source (PNG)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labelled = {"test (all sources)": report["test"]}
+    labelled.update({f"test: {s}": b for s, b in report["by_source"].items()})
+    with_rel = {k: v for k, v in labelled.items() if v.get("reliability")}
+    paths = [
+        _grid(
+            {"test (all sources)": report["test"]}, _plot_confusion, out_dir / "confusion_test.png"
+        ),
+        _grid(labelled, _plot_confusion, out_dir / "confusion_by_source.png"),
+        _grid(
+            {"test (all sources)": report["test"]},
+            _plot_reliability,
+            out_dir / "reliability_test.png",
+        ),
+        _grid(with_rel, _plot_reliability, out_dir / "reliability_by_source.png"),
+        _grid(
+            {"Sartaj Testing folder": report["sartaj_testing"]},
+            _plot_confusion,
+            out_dir / "confusion_sartaj_testing.png",
+        ),
+    ]
+    return paths
+
+
+def num(d: dict[str, Any], key: str, spec: str = ".3f") -> str:
+    """d[key] formatted, or n/a."""
+    v = d.get(key)
+    return "n/a" if v is None else format(float(v), spec)
+
+
+def fmt(m: dict[str, Any] | None, pct: bool = False) -> str:
+    """'0.973 [0.961, 0.982]' (or percentages) for a metric block."""
+    if (
+        not m
+        or m.get("value") is None
+        or (isinstance(m["value"], float) and math.isnan(m["value"]))
+    ):
+        return "n/a"
+    s = 100.0 if pct else 1.0
+    lo, hi = m["ci95"]
+    unit = "%" if pct else ""
+    d = 1 if pct else 3
+    return f"{m['value'] * s:.{d}f}{unit} [{lo * s:.{d}f}, {hi * s:.{d}f}]"
+
+
+METRIC_ROWS = (
+    ("accuracy", "accuracy (4 labelled classes)", False),
+    ("macro_f1", "macro-F1 (4 labelled classes)", False),
+    *((f"precision_{c}", f"precision {c}", False) for c in CLASS_NAMES),
+    *((f"recall_{c}", f"recall {c}", False) for c in CLASS_NAMES),
+    ("tumour_called_no_tumor", "tumour called no_tumor (incl. type-unknown tumours)", True),
+    ("no_tumor_called_tumour", "no_tumor called a tumour", True),
+    (
+        "partial_tumour_vs_no_tumour_accuracy",
+        "type-unknown tumours: tumour-vs-no-tumour acc.",
+        False,
+    ),
+)
+
+LIMITATIONS = """\
+- **Not for diagnosis.** A research tool to sort and review slices; every call needs a
+  qualified reader. Nothing here has been validated clinically or prospectively.
+- **Narrow training data.** Public Kaggle-style JPEG slices (Sartaj, figshare, Br35H),
+  8-bit, already windowed, mostly single slices at tumour level. The model will meet
+  whole-head clinical DICOM (T1, T1 with contrast, T2, FLAIR, every slice level from skull
+  base to vertex), skull-stripped research volumes (NIfTI, BraTS-style, zero background)
+  and exported slices of any size. Those are outside what it was trained and tested on;
+  expect lower accuracy there, most of all at slice levels without tumour-typical
+  anatomy and in sequences under-represented per class.
+- **Sequence shortcut.** figshare tumour slices are all T1 contrast-enhanced while many
+  Br35H tumour-free slices are T2/FLAIR: class and sequence are entangled in the data.
+  The per-source breakdown above is the check; a real tumour on a T2/FLAIR slice from
+  another hospital may still be called `no_tumor` more often than the test split shows.
+- **Split by image similarity, not by patient.** This copy has no patient ids; the split
+  keeps near-duplicate clusters together, but different slices of one patient can still
+  fall on both sides, so test numbers may be optimistic.
+- **Three tumour types only.** Any other lesion (metastasis, lymphoma, stroke, ...) will be
+  called one of the four classes or `uncertain`; `no_tumor` means "none of the three".
+- **Calibration and thresholds** were fitted on the validation split of the same sources;
+  on other data the confidence is less reliable and the OOD score can miss unusual but
+  brain-like inputs (it is a distance in feature space, not a guarantee).
+"""
+
+
+def _block_row(name: str, b: dict[str, Any]) -> str:
+    m = b["metrics"]
+    return (
+        f"| {name} | {b['n']} | {fmt(m['accuracy'])} | {fmt(m['macro_f1'])} | "
+        f"{fmt(m['tumour_called_no_tumor'], True)} | {fmt(m['no_tumor_called_tumour'], True)} |"
+    )
+
+
+def comparison_table(runs: list[dict[str, Any]]) -> str:
+    head = (
+        "| run | architecture | input | accuracy | macro-F1 | tumour called no_tumor | "
+        "ECE (calibrated) | probes unsupported |\n|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in runs:
+        t = r["test"]
+        m = t["metrics"]
+        probes = r.get("ood_probes", {})
+        n_unsup = sum(v["unsupported"] for v in probes.values())
+        lines.append(
+            f"| {r.get('name', '?')} | {r['model']['architecture']} | {r['model']['input_size']} "
+            f"| {fmt(m['accuracy'])} | {fmt(m['macro_f1'])} "
+            f"| {fmt(m['tumour_called_no_tumor'], True)} | {num(t, 'ece_calibrated')} "
+            f"| {n_unsup}/{len(probes)} |"
+        )
+    return "\n".join(lines)
+
+
+def _targets(report: dict[str, Any]) -> str:
+    m = report["test"]["metrics"]
+    lines = ["| target | goal | reached | met |", "|---|---|---|---|"]
+    for k, (op, goal) in TARGETS.items():
+        v = m[k]["value"]
+        ok = v >= goal if op == ">=" else v <= goal
+        lines.append(f"| {k} | {op} {goal:g} | {fmt(m[k])} | {'yes' if ok else 'no'} |")
+    ece = report["test"].get("ece_calibrated", float("nan"))
+    lines.append(
+        f"| ECE after calibration | <= 0.03 | {ece:.3f} | {'yes' if ece <= 0.03 else 'no'} |"
+    )
+    nat = {k: v for k, v in report["ood_probes"].items() if k.startswith("natural_")}
+    ok = bool(nat) and all(v["unsupported"] for v in nat.values())
+    lines.append(
+        f"| natural images unsupported | all | "
+        f"{sum(v['unsupported'] for v in nat.values())}/{len(nat)} | {'yes' if ok else 'no'} |"
+    )
+    return "\n".join(lines)
+
+
+def model_card(report: dict[str, Any], runs: list[dict[str, Any]] | None = None) -> str:
+    """MODEL_CARD.md text for ``report`` (the bundled model) and the compared ``runs``."""
+    mdl, t, st = report["model"], report["test"], report["sartaj_testing"]
+    cal = mdl.get("validation_calibration") or {}
+    th = mdl["thresholds"]
+    data = mdl.get("training_data") or {}
+    unc = t.get("uncertain", {})
+    metric_lines = "\n".join(
+        f"| {label} | {fmt(t['metrics'][k], pct)} | {t['metrics'][k]['n']} |"
+        for k, label, pct in METRIC_ROWS
+    )
+    sources = "\n".join(_block_row(s, b) for s, b in report["by_source"].items())
+    probes = "\n".join(
+        f"| {n} | {v['ood_score']:.2f} | {'yes' if v['unsupported'] else '**no**'} | "
+        f"{v['would_call']} ({v['confidence']:.2f}) |"
+        for n, v in report["ood_probes"].items()
+    )
+    v_unc = cal.get("uncertain", {})
+    size = mdl["input_size"]
+    return f"""# Model card: `{mdl["file"]}`
+
+> **Research use only. Not a medical device and not for diagnosis.**
+
+| | |
+|---|---|
+| file | `{mdl["file"]}` (sha256 `{mdl["sha256"]}`) |
+| architecture | {mdl["architecture"]}, input {size} x {size}, grey replicated to 3 channels |
+| code version | `{mdl.get("code_version")}` |
+| split manifest | `{report["manifest"]["file"]}` (sha256 `{report["manifest"]["sha256"]}`) |
+| temperature | {mdl["temperature"]:.3f} |
+| uncertain below | calibrated top probability {th["uncertain"]:.3f} |
+| unsupported above | OOD score {th["ood_score"]:.2f} (or image std below {th["blank_std"]:g}) |
+
+## Intended use
+
+Sorting and second-look review of 2-D brain MRI slices into glioma, meningioma,
+pituitary tumour or no tumour, in research settings, with a person reading every image.
+Not for diagnosis, triage or treatment decisions. Calls below the confidence threshold are
+shown as `uncertain`; inputs unlike the training data as `unsupported`.
+
+## Data and split
+
+Sources: Sartaj (Training + Testing folders), figshare (T1 contrast-enhanced), Br35H
+(no tumour, and tumours of unrecorded type used only as "not no_tumor" with a
+partial-label loss). Exact and near duplicates (re-encoded, resized, flipped, rotated)
+were grouped into clusters and the split is by cluster, stratified by class; clusters with
+conflicting labels are kept out of the test split. Images per split:
+`{data.get("images_by_split", "n/a")}`.
+
+## Results on the held-out test split
+
+{t["n"]} images ({t["n_labelled"]} with a tumour type or no tumour, {t["n_partial_tumor"]}
+tumours of unknown type), run through the exported ONNX file with the app's own
+preprocessing. Intervals: 95% bootstrap, duplicate clusters resampled (1000 draws).
+
+| metric | value [95% CI] | n |
+|---|---|---|
+{metric_lines}
+
+Targets (issue 3):
+
+{_targets(report)}
+
+![confusion](figures/confusion_test.png) ![reliability](figures/reliability_test.png)
+
+### By source
+
+| source | n | accuracy | macro-F1 | tumour called no_tumor | no_tumor called tumour |
+|---|---|---|---|---|---|
+{sources}
+
+![confusion by source](figures/confusion_by_source.png)
+![reliability by source](figures/reliability_by_source.png)
+
+## Calibration, "uncertain" and "unsupported"
+
+- Temperature fitted on validation: {num(cal, "temperature")}; validation ECE (15 bins)
+  {num(cal, "val_ece_before")} before, {num(cal, "val_ece_after")} after.
+  Test ECE {num(t, "ece_uncalibrated")} before, {num(t, "ece_calibrated")} after.
+- Uncertain threshold {th["uncertain"]:.3f}: {cal.get("uncertain_rule", "")}.
+  Validation coverage {num(v_unc, "coverage")}, error of accepted calls
+  {num(v_unc, "error_rate", ".4f")}. Test coverage {num(unc, "coverage")}, error of
+  accepted calls {num(unc, "error_rate_accepted", ".4f")} (all calls:
+  {num(unc, "error_rate_all", ".4f")}).
+- OOD score: squared Mahalanobis distance (per feature) of pooled features to the nearest
+  class mean, shared shrunk covariance from training features; threshold {th["ood_score"]:.2f}
+  ({cal.get("ood_rule", "")}). Test slices flagged unsupported: {t["ood_flagged_rate"]:.3%}.
+
+| probe | OOD score | unsupported | would have been called |
+|---|---|---|---|
+{probes}
+
+## The Sartaj `Testing` folder (not an honest test)
+
+{st["why_not_honest"]}
+On it: accuracy {fmt(st["metrics"]["accuracy"])}, macro-F1 {fmt(st["metrics"]["macro_f1"])}
+(n={st["n"]}); compare with the held-out split above.
+
+![Sartaj Testing](figures/confusion_sartaj_testing.png)
+
+## Comparison of runs (same test split, same evaluation path)
+
+{comparison_table(runs or [report])}
+
+## Limitations
+
+{LIMITATIONS}
+## Reproduce
+
+```
+python -m training split            # manifest (committed)
+python -m training train ...        # checkpoint (not committed)
+python -m training release --checkpoint CKPT --out models/
+```
+"""
