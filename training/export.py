@@ -13,6 +13,7 @@ and passes ``onnx.checker`` with ``full_check=True``. Its deprecation warning is
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import subprocess
@@ -197,6 +198,7 @@ def provenance(
         "code_version": git_version(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "epoch": ckpt.get("epoch"),
+        "training_args": _plain(ckpt.get("args")),
         "intended_use": "research only, not for diagnosis",
     }
     if manifest is not None and Path(manifest).is_file():
@@ -224,6 +226,13 @@ def provenance(
             if k in s
         }
     return out
+
+
+def _plain(args: Any) -> dict[str, Any]:
+    """Training arguments as JSON-safe values (paths and the like as strings)."""
+    d = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    ok = (str, int, float, bool, type(None))
+    return {str(k): v if isinstance(v, ok) else str(v) for k, v in sorted(d.items())}
 
 
 def parity_slices(manifest: Path, data_root: Path, n: int = 12) -> list[NDArray[np.float32]]:

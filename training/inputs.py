@@ -74,21 +74,25 @@ def file_sha256(path: Path) -> str:
 
 
 def read_grey(path: Path) -> NDArray[np.float32] | None:
-    """Decode one image file as float32 grey in [0, 1] as the app does; None if unreadable."""
-    try:  # the app's reader when it exists, so evaluation sees what users see
-        from desktop.core import readers  # type: ignore[attr-defined]
+    """The first slice of a file as float32 grey in [0, 1], decoded as the app decodes it.
 
-        read = getattr(readers, "read_grey", None)
-        if read is not None:
-            out = read(Path(path))
-            return None if out is None else np.asarray(out, dtype=np.float32)
+    Uses ``desktop.core.readers`` (the app's readers); OpenCV grey / 255 if that package
+    is missing. None (logged) when the file cannot be read.
+    """
+    try:
+        from desktop.core.readers import ReadError, read_slices
     except ImportError:
-        pass
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None or img.size == 0:
-        log.warning("cannot decode %s; skipped", path)
-        return None
-    return img.astype(np.float32) / 255.0
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if img is None or img.size == 0:
+            log.warning("cannot decode %s; skipped", path)
+            return None
+        return img.astype(np.float32) / 255.0
+    try:
+        for sl in read_slices(Path(path)):
+            return np.asarray(sl.pixels, dtype=np.float32)
+    except (ReadError, OSError) as exc:
+        log.warning("cannot decode %s (%s); skipped", path, exc)
+    return None
 
 
 def iter_batches(
