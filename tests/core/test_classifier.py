@@ -1,0 +1,138 @@
+"""The classifier with the test model: contract checks, calibration, CAM, statuses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop.core.classifier import Classifier, ModelLoadError, Prediction
+from desktop.core.model_spec import OUTPUT_CAM, OUTPUT_OOD, Thresholds
+from desktop.core.preprocess import to_batch
+from desktop.core.results import Status
+from tests.model_factory import make_test_model, make_test_spec, reference_outputs
+
+
+def images(n: int = 12) -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:64, 0:80] / 64.0
+    out = []
+    for k in range(n):
+        r = rng.uniform(0.1, 0.4)
+        disk = ((xx - 0.6) ** 2 + (yy - 0.5) ** 2 < r**2).astype(np.float32)
+        out.append(np.clip(disk * rng.uniform(0.4, 1) + rng.random((64, 80)) * 0.1 * k, 0, 1))
+    return [i.astype(np.float32) for i in out]
+
+
+@pytest.fixture(scope="module")
+def clf(tmp_path_factory: pytest.TempPathFactory) -> Classifier:
+    return Classifier.load(make_test_model(tmp_path_factory.mktemp("m") / "m.onnx"))
+
+
+def test_spec_and_sha_come_from_the_file(clf: Classifier) -> None:
+    assert clf.spec == make_test_spec()
+    assert clf.sha256 == hashlib.sha256(clf.path.read_bytes()).hexdigest()
+    assert clf.summary()["class_names"] == list(clf.spec.class_names)
+
+
+def test_probabilities_are_softmax_of_logits(clf: Classifier) -> None:
+    imgs = images()
+    preds = clf.predict(imgs)
+    ref = reference_outputs(to_batch(imgs, clf.spec.preprocessing))
+    for p, logits in zip(preds, ref["logits"], strict=True):
+        e = np.exp(logits - logits.max())
+        np.testing.assert_allclose(p.probabilities, e / e.sum(), rtol=1e-4, atol=1e-6)
+        assert sum(p.probabilities) == pytest.approx(1.0, abs=1e-9)
+    np.testing.assert_allclose([p.ood_score for p in preds], ref[OUTPUT_OOD], rtol=1e-4)
+    assert len({p.top for p in preds}) > 1  # different images, different classes
+
+
+def test_cam_is_the_predicted_class_normalised(clf: Classifier) -> None:
+    imgs = images(4)
+    preds = clf.predict(imgs)
+    ref = reference_outputs(to_batch(imgs, clf.spec.preprocessing))[OUTPUT_CAM]
+    for p, cams in zip(preds, ref, strict=True):
+        cam = cams[p.top]
+        expected = (cam - cam.min()) / (cam.max() - cam.min())
+        assert p.cam.shape == (8, 8) and p.cam.dtype == np.float32
+        assert p.cam.min() == 0.0 and p.cam.max() == 1.0
+        np.testing.assert_allclose(p.cam, expected, atol=1e-4)
+
+
+def test_batched_equals_one_by_one(clf: Classifier) -> None:
+    imgs = images(5)
+    batched = clf.predict(imgs)
+    single = [clf.predict([i])[0] for i in imgs]
+    for a, b in zip(batched, single, strict=True):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-5)
+    assert clf.predict([]) == []
+
+
+def test_temperature_is_applied(tmp_path: Path, clf: Classifier) -> None:
+    hot = Classifier.load(make_test_model(tmp_path / "t.onnx", temperature=3.0))
+    imgs = images(6)
+    ref = reference_outputs(to_batch(imgs, hot.spec.preprocessing))["logits"]
+    for p, q, logits in zip(hot.predict(imgs), clf.predict(imgs), ref, strict=True):
+        e = np.exp((logits - logits.max()) / 3.0)
+        np.testing.assert_allclose(p.probabilities, e / e.sum(), rtol=1e-4, atol=1e-6)
+        assert p.top == q.top and max(p.probabilities) < max(q.probabilities)
+
+
+def fake(probs: tuple[float, ...], ood: float = 0.1) -> Prediction:
+    return Prediction(probs, np.zeros((8, 8), np.float32), ood)
+
+
+def test_status_from_thresholds(tmp_path: Path) -> None:
+    t = Thresholds(uncertain=0.7, ood_score=2.0, blank_std=0.02)
+    c = Classifier.load(make_test_model(tmp_path / "s.onnx", thresholds=t))
+    img = images(1)[0]
+    assert c.status_of(img, fake((0.1, 0.8, 0.05, 0.05))) == (Status.OK, "")
+    status, msg = c.status_of(img, fake((0.1, 0.65, 0.2, 0.05)))
+    assert status is Status.UNCERTAIN and msg == "low confidence: meningioma 65%, no_tumor 20%"
+    status, msg = c.status_of(img, fake((0.1, 0.8, 0.05, 0.05), ood=2.5))
+    assert status is Status.UNSUPPORTED
+    assert msg == "not a brain MRI slice (out-of-distribution score 2.5)"
+    flat = np.full((64, 64), 0.4, np.float32)
+    flat[0, 0] = 0.5
+    assert c.status_of(flat, fake((0.1, 0.8, 0.05, 0.05))) == (Status.UNSUPPORTED, "blank image")
+
+
+def test_real_predictions_get_statuses(clf: Classifier) -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.random((64, 64)).astype(np.float32)
+    (p,) = clf.predict([noise])
+    assert p.ood_score > clf.spec.thresholds.ood_score  # noise is far from brain slices
+    assert clf.status_of(noise, p)[0] is Status.UNSUPPORTED
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(ModelLoadError) as info:
+        Classifier.load(path)
+    assert "Traceback" not in str(info.value)
+    return str(info.value)
+
+
+def test_missing_empty_truncated(tmp_path: Path, test_model_path: Path) -> None:
+    assert load_error(tmp_path / "none.onnx").startswith("model file not found")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    assert load_error(tmp_path / "empty.onnx") == "model file is empty: empty.onnx"
+    data = test_model_path.read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    assert "truncated or corrupt" in load_error(tmp_path / "cut.onnx")
+
+
+def test_contract_violations(tmp_path: Path) -> None:
+    assert "schema version 7" in load_error(make_test_model(tmp_path / "a.onnx", schema_version=7))
+    assert "lacks the output(s) ood_score" in load_error(
+        make_test_model(tmp_path / "b.onnx", omit_outputs=(OUTPUT_OOD,))
+    )
+    assert "no 'brain_mri_review' metadata" in load_error(
+        make_test_model(tmp_path / "c.onnx", metadata="")
+    )
+    assert "not valid JSON" in load_error(make_test_model(tmp_path / "d.onnx", metadata="{oops"))
+    wrong = json.loads(make_test_spec(64).to_json())
+    path = make_test_model(tmp_path / "e.onnx", 32, metadata=json.dumps(wrong))
+    assert "does not match the metadata" in load_error(path)

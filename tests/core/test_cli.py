@@ -1,0 +1,86 @@
+"""brain-mri-review-cli end to end (subprocess) and its failure exits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop import cli
+from desktop.core.export import CSV_COLUMNS, EXTRA_COLUMNS, read_csv
+from tests.core.factories import ramp, write_cv
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("brain-mri-review-cli")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "desktop.cli"]
+    return subprocess.run(
+        [*cmd, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.shared
+def test_emri_small_fifty_rows(shared_dir: Path, test_model_path: Path, tmp_path: Path) -> None:
+    out, js = tmp_path / "emri.csv", tmp_path / "emri.json"
+    proc = run_cli(
+        shared_dir / "dicom" / "emri_small", "--csv", out, "--json", js, "--model", test_model_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(out)
+    assert len(rows) == 50
+    assert list(rows[0]) == CSV_COLUMNS + EXTRA_COLUMNS
+    assert {r["status"] for r in rows} <= {"ok", "uncertain", "unsupported"}
+    assert "50 rows" in proc.stderr and "not for diagnostic use" in proc.stderr.lower()
+    assert js.exists() and "Traceback" not in proc.stderr
+
+
+def test_corrupt_file_is_one_error_row(test_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    write_cv(src / "a.png", ramp(96, 96))
+    data = write_cv(src / "b.jpg", np.dstack([ramp(96, 96)] * 3)).read_bytes()
+    (src / "b.jpg").write_bytes(data[:200])
+    proc = run_cli(src, "--csv", tmp_path / "o.csv", "--model", test_model_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(tmp_path / "o.csv")
+    assert [(Path(r["path"]).name, r["status"] == "error") for r in rows] == [
+        ("a.png", False),
+        ("b.jpg", True),
+    ]
+    assert rows[1]["message"] == "truncated JPEG" and "1 error" in proc.stderr
+
+
+def test_broken_model_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model at all")
+    proc = run_cli(tmp_path, "--csv", tmp_path / "o.csv", "--model", bad)
+    assert proc.returncode == 2
+    assert "cannot use the model" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.csv").exists()
+    proc = run_cli(tmp_path, "--csv", tmp_path / "o.csv", "--model", tmp_path / "missing.onnx")
+    assert proc.returncode == 2 and "model file not found" in proc.stderr
+
+
+def test_unwritable_output_exit_2(test_model_path: Path, tmp_path: Path) -> None:
+    proc = run_cli(tmp_path, "--csv", tmp_path / "nope" / "o.csv", "--model", test_model_path)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    (tmp_path / "o.csv").write_text("keep")
+    proc = run_cli(tmp_path, "--csv", tmp_path / "o.csv", "--model", test_model_path)
+    assert proc.returncode == 2 and "--overwrite" in proc.stderr
+    assert (tmp_path / "o.csv").read_text() == "keep"
+    proc = run_cli(tmp_path, "--csv", tmp_path / "o.csv", "--model", test_model_path, "--overwrite")
+    assert proc.returncode == 0 and read_csv(tmp_path / "o.csv") == []
+
+
+def test_no_model_installed_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "bundled_model_path", lambda: None)
+    assert cli.main([str(tmp_path), "--csv", str(tmp_path / "o.csv")]) == 2
+    assert "no model installed" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()

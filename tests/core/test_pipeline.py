@@ -1,0 +1,154 @@
+"""The pipeline: ordered streaming, error rows, thumbnails, hashes, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+import nibabel
+import numpy as np
+import pytest
+
+from desktop.core.classifier import Classifier
+from desktop.core.discovery import discover
+from desktop.core.pipeline import Pipeline
+from desktop.core.readers import read_slices
+from desktop.core.results import Status
+from tests.core.factories import make_dicom, ramp, write_cv, write_dicom
+
+
+@pytest.fixture(scope="module")
+def clf(test_model_path: Path) -> Classifier:
+    return Classifier.load(test_model_path)
+
+
+def picture(k: int, h: int = 200, w: int = 260) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    disk = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) < (30 + 8 * k) ** 2
+    return np.clip(disk * (120 + 10 * k) + ramp(h, w) // (k + 2), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "batch"
+    root.mkdir()
+    for k in range(6):
+        write_cv(root / f"img_{k}.png", picture(k))
+    good = write_cv(root / "zz.jpg", np.dstack([picture(2)] * 3)).read_bytes()
+    (root / "img_3b_broken.jpg").write_bytes(good[: len(good) // 2])
+    frames = np.stack([picture(k).astype(np.uint16) * 10 for k in range(3)])
+    write_dicom(root / "multi.dcm", make_dicom(frames))
+    return root
+
+
+def test_rows_in_input_order_with_one_error_row(clf: Classifier, folder: Path) -> None:
+    files = discover([folder]).files
+    pipeline = Pipeline(clf, batch_size=4)
+    rows = list(pipeline.run(files))
+    expected = [(str(f), s.frame) for f in files for s in _slices_or_error(f)]
+    assert [(r.path, r.frame) for r in rows] == expected
+    errors = [r for r in rows if r.status is Status.ERROR]
+    assert [(Path(r.path).name, r.message) for r in errors] == [
+        ("img_3b_broken.jpg", "truncated JPEG")
+    ]
+    assert errors[0].predicted_class is None and errors[0].thumbnail is None
+    classified = [r for r in rows if r.status is not Status.ERROR]
+    assert len(classified) == 10  # 6 png + 1 jpg + 3 DICOM frames
+    for r in classified:
+        assert r.probabilities is not None and sum(r.probabilities) == pytest.approx(1.0)
+        assert r.thumbnail is not None and r.thumbnail.dtype == np.uint8
+        assert max(r.thumbnail.shape) <= 128 and r.cam is not None
+        assert r.image_sha256 == hashlib.sha256(Path(r.path).read_bytes()).hexdigest()
+        if r.status in (Status.OK, Status.UNCERTAIN):
+            assert r.predicted_class in clf.spec.class_names
+            assert r.confidence == max(r.probabilities)
+    assert pipeline.stats.files == len(files) and pipeline.stats.unreadable_files == 1
+    assert pipeline.stats.slices == 10
+
+
+def _slices_or_error(path: Path) -> list:
+    try:
+        return list(read_slices(path))
+    except Exception:  # noqa: BLE001 - the reference for an unreadable file is one row
+        return [type("E", (), {"frame": 0})()]
+
+
+def test_batching_does_not_change_results(clf: Classifier, folder: Path) -> None:
+    files = discover([folder]).files
+    a = list(Pipeline(clf, batch_size=1).run(files))
+    b = list(Pipeline(clf, batch_size=16, workers=1).run(files))
+    assert [(r.path, r.frame, r.status, r.predicted_class) for r in a] == [
+        (r.path, r.frame, r.status, r.predicted_class) for r in b
+    ]
+    for x, y in zip(a, b, strict=True):
+        if x.probabilities is not None:
+            np.testing.assert_allclose(x.probabilities, y.probabilities, rtol=1e-5)
+
+
+def test_every_kind_of_bad_input_is_one_row(clf: Classifier, tmp_path: Path) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.dcm").write_text("hello")
+    nibabel.save(
+        nibabel.Nifti1Image(np.zeros((8, 8, 4), np.float32), np.eye(4)), tmp_path / "z.nii"
+    )
+    files = [tmp_path / "empty.png", tmp_path / "missing.png", tmp_path / "text.dcm"]
+    files.append(tmp_path / "z.nii")
+    pipeline = Pipeline(clf)
+    rows = list(pipeline.run(files))
+    assert [(Path(r.path).name, r.status, r.message) for r in rows] == [
+        ("empty.png", Status.ERROR, "empty file (0 bytes)"),
+        ("missing.png", Status.ERROR, "file not found"),
+        ("text.dcm", Status.ERROR, rows[2].message),
+        ("z.nii", Status.UNSUPPORTED, "no slices to classify (4 empty slices skipped)"),
+    ]
+    assert "DICOM" in rows[2].message
+    assert pipeline.stats.skipped_empty_slices == 4
+
+
+def test_without_a_model_it_refuses() -> None:
+    with pytest.raises(ValueError, match="no model"):
+        Pipeline(None).run([])
+
+
+@pytest.mark.shared
+def test_emri_gives_fifty_rows(clf: Classifier, shared_dir: Path) -> None:
+    rows = list(Pipeline(clf).run(discover([shared_dir / "dicom" / "emri_small"]).files))
+    assert len(rows) == 50
+    assert all(r.status is not Status.ERROR for r in rows)
+    assert [r.frame for r in rows[:10]] == list(range(10))
+
+
+def test_cancel_stops_within_a_second(clf: Classifier, tmp_path: Path) -> None:
+    write_cv(tmp_path / "one.png", picture(1))
+    files = [tmp_path / "one.png"] * 400  # many files, duplicates are fine here
+    flag = threading.Event()
+    rows = []
+    start = time.monotonic()
+    for row in Pipeline(clf, batch_size=8).run(files, cancel=flag.is_set):
+        rows.append(row)
+        if len(rows) == 10:
+            flag.set()
+            cancelled_at = time.monotonic()
+    assert time.monotonic() - cancelled_at < 1.0
+    assert 10 <= len(rows) < 400
+    assert time.monotonic() - start < 30
+
+
+def test_cancel_while_a_reader_is_slow(clf: Classifier, tmp_path: Path, monkeypatch) -> None:
+    import desktop.core.pipeline as pl
+
+    real = pl.read_file
+
+    def slow(path: Path):  # noqa: ANN202
+        time.sleep(3.0)
+        return real(path)
+
+    monkeypatch.setattr(pl, "read_file", slow)
+    write_cv(tmp_path / "one.png", picture(1))
+    flag = threading.Event()
+    threading.Timer(0.2, flag.set).start()
+    start = time.monotonic()
+    rows = list(Pipeline(clf).run([tmp_path / "one.png"] * 4, cancel=flag.is_set))
+    assert rows == [] and time.monotonic() - start < 1.2
