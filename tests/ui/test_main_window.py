@@ -34,9 +34,11 @@ def drop(window: MainWindow, paths: list[Path]) -> None:
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(window.table.mapTo(window, QPoint(40, 40)))
     actions = Qt.DropAction.CopyAction
-    enter = QDragEnterEvent(
-        pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    try:  # PySide6 >= 6.12 takes a QPointF (the QPoint form is deprecated there)
+        enter = QDragEnterEvent(pos, actions, mime, buttons, mods)
+    except TypeError:
+        enter = QDragEnterEvent(pos.toPoint(), actions, mime, buttons, mods)
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     event = QDropEvent(
