@@ -273,8 +273,13 @@ def export_checkpoint(
     data_root: Path = DEFAULT_DATA_ROOT,
     opset: int = OPSET,
     blank_std: float = Thresholds.blank_std,
+    strict: bool = True,
 ) -> dict[str, Any]:
-    """Export a checkpoint (+ its calibration) and check parity; returns a summary."""
+    """Export a checkpoint (+ its calibration) and check parity; returns a summary.
+
+    ``strict``: raise when ONNX and PyTorch logits differ by more than PARITY_TOL
+    (otherwise the difference is only reported, with ``parity["ok"] = False``).
+    """
     from training.calibrate import load_calibration
 
     model, prep, ckpt = load_checkpoint(checkpoint)
@@ -295,7 +300,8 @@ def export_checkpoint(
     export_onnx(wrapper, spec, out, opset)
     slices = parity_slices(manifest or DEFAULT_MANIFEST, data_root)
     diffs = parity(out, model, wrapper, slices)
-    if diffs["logits"] > PARITY_TOL:
+    diffs["ok"] = diffs["logits"] <= PARITY_TOL
+    if strict and not diffs["ok"]:
         raise RuntimeError(f"ONNX/PyTorch logits differ by {diffs['logits']:.2e} > {PARITY_TOL}")
     return {
         "onnx": str(out),

@@ -137,7 +137,8 @@ def test_release_end_to_end(run: dict[str, Path], tmp_path: Path) -> None:
     onnx.checker.check_model(proto, full_check=True)
     spec = ModelSpec.from_json({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
     rep = json.loads((out / "report.json").read_text())
-    cal = json.loads((out / "calibration" / "tiny.calibration.json").read_text())
+    cal = json.loads(run["ckpt"].with_suffix(".calibration.json").read_text())
+    assert rep["export_parity"]["ok"] and rep["export_parity"]["logits"] < 1e-4
 
     # the metadata carries the calibration, the thresholds and the provenance
     assert spec.temperature == pytest.approx(cal["temperature"])
