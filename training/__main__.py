@@ -28,7 +28,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _dedup_args(p: argparse.ArgumentParser) -> None:
-    from training.dedup import DEFAULT_SIZE, DEFAULT_THRESHOLD
+    from training.dedup import DEFAULT_MAX_CLUSTER, DEFAULT_SIZE, DEFAULT_THRESHOLD
 
     _data_args(p)
     p.add_argument(
@@ -41,9 +41,15 @@ def _dedup_args(p: argparse.ArgumentParser) -> None:
         "--loose",
         type=float,
         default=None,
-        help="looser threshold reported in the leakage audit (default threshold-0.04)",
+        help="looser threshold reported in the leakage audit (default threshold-0.06)",
     )
     p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="fingerprint size in pixels")
+    p.add_argument(
+        "--max-cluster",
+        type=int,
+        default=DEFAULT_MAX_CLUSTER,
+        help=f"refuse merges beyond this cluster size (default {DEFAULT_MAX_CLUSTER})",
+    )
 
 
 def _split_args(p: argparse.ArgumentParser) -> None:
@@ -73,7 +79,7 @@ def _fingerprint_and_pair(args: argparse.Namespace):  # type: ignore[no-untyped-
     records = index_roots(default_roots(args.data_root))
     with tqdm(total=len(records), desc="decode", unit="img") as bar:
         fps = compute_fingerprints(records, size=args.size, progress=bar.update)
-    loose = args.loose if args.loose is not None else args.threshold - 0.04
+    loose = args.loose if args.loose is not None else args.threshold - 0.06
     with tqdm(total=len(fps.records), desc="compare", unit="img") as bar:
         pairs = similar_pairs(fps.thumbs, floor=min(loose, args.threshold), progress=bar.update)
     return fps, pairs, loose
@@ -97,7 +103,8 @@ def _split(args: argparse.Namespace) -> int:
     from training.split import assign_splits, build_audit, write_manifest
 
     fps, pairs, loose = _fingerprint_and_pair(args)
-    ids = cluster(len(fps.records), pairs, args.threshold, fps.content_hash)
+    cl = cluster(len(fps.records), pairs, args.threshold, fps.content_hash, args.max_cluster)
+    ids = cl.ids
     splits, conflicts = assign_splits(fps.records, ids, seed=args.seed)
     sha = [file_sha256(r.path) for r in tqdm(fps.records, desc="sha256", unit="img")]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -116,6 +123,8 @@ def _split(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     audit["fingerprint_size"] = args.size
+    audit["max_cluster"] = args.max_cluster
+    audit["pairs_refused_by_size_cap"] = cl.refused
     (args.out / "audit.json").write_text(json.dumps(audit, indent=1) + "\n", encoding="utf-8")
     print(
         f"{len(fps.records)} images, {audit['clusters']} clusters, "
