@@ -99,6 +99,8 @@ class Classifier:
         opts.intra_op_num_threads = _threads()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # readers run alongside inference: idle ORT threads must not spin on the cores
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
                 str(p), sess_options=opts, providers=["CPUExecutionProvider"]

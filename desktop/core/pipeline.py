@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -107,11 +108,14 @@ class Pipeline:
         batch_size: int = 16,
         workers: int = 2,
         files_in_flight: int = 4,
+        max_latency: float = 0.5,
     ) -> None:
         self.classifier = classifier
         self.batch_size = max(1, batch_size)
         self.workers = max(1, workers)
         self.files_in_flight = max(1, files_in_flight)
+        #: a partial batch waits at most this long (seconds) for more slices
+        self.max_latency = max_latency
         self.stats = PipelineStats()
 
     def run(
@@ -133,6 +137,7 @@ class Pipeline:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reader")
         in_flight: list[Future[_FileRead]] = []
         pending: list[_Decoded | SliceResult] = []
+        since = 0.0  # when the oldest pending slice arrived
         exhausted = False
         try:
             while True:
@@ -144,29 +149,40 @@ class Pipeline:
                         in_flight.append(pool.submit(read_file, Path(nxt)))
                 if not in_flight:
                     break
-                head = in_flight[0]
-                if pending and not head.done():
-                    yield from self._flush(clf, pending)  # infer while the readers work
-                    pending = []
-                done = self._wait(head, cancel)
-                if done is None:
-                    return
-                in_flight.pop(0)
-                self._count_file(done)
-                pending.extend(done.slices if done.row is None else [done.row])
-                while sum(isinstance(p, _Decoded) for p in pending) >= self.batch_size:
+                while True:  # wait for the next file; a partial batch goes out if it waited long
                     if cancel():
                         return
-                    yield from self._flush(clf, pending[: self._cut(pending)])
-                    pending = pending[self._cut(pending) :]
-                if cancel():
-                    return
+                    try:
+                        done = in_flight[0].result(timeout=_POLL)
+                        break
+                    except FutureTimeout:
+                        if pending and time.monotonic() - since > self.max_latency:
+                            yield from self._flush(clf, pending)
+                            pending = []
+                in_flight.pop(0)
+                self._count_file(done)
+                if not pending:
+                    since = time.monotonic()
+                pending.extend(done.slices if done.row is None else [done.row])
+                while pending and (
+                    self._n_slices(pending) >= self.batch_size or not self._n_slices(pending)
+                ):
+                    if cancel():
+                        return
+                    cut = self._cut(pending)
+                    yield from self._flush(clf, pending[:cut])
+                    pending = pending[cut:]
+                    since = time.monotonic()
             if pending and not cancel():
                 yield from self._flush(clf, pending)
         finally:
             for f in in_flight:
                 f.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
+
+    @staticmethod
+    def _n_slices(pending: list[_Decoded | SliceResult]) -> int:
+        return sum(isinstance(p, _Decoded) for p in pending)
 
     def _cut(self, pending: list[_Decoded | SliceResult]) -> int:
         """Index just after the batch_size-th slice in ``pending``."""
@@ -176,16 +192,6 @@ class Pipeline:
             if n == self.batch_size:
                 return i + 1
         return len(pending)
-
-    @staticmethod
-    def _wait(fut: Future[_FileRead], cancel: Callable[[], bool]) -> _FileRead | None:
-        while True:
-            if cancel():
-                return None
-            try:
-                return fut.result(timeout=_POLL)
-            except FutureTimeout:
-                continue
 
     def _count_file(self, done: _FileRead) -> None:
         self.stats.files += 1
