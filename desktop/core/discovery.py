@@ -25,11 +25,13 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _key(path: Path) -> str:
+def path_key(path: str | Path) -> str:
+    """The identity of a file for de-duplication (resolved, case-normalised path)."""
+    p = Path(path)
     try:
-        return os.path.normcase(str(path.resolve()))
+        return os.path.normcase(str(p.resolve()))
     except (OSError, RuntimeError):
-        return os.path.normcase(os.path.abspath(path))
+        return os.path.normcase(os.path.abspath(p))
 
 
 def discover(paths: Iterable[str | Path], cancel: Callable[[], bool] = lambda: False) -> Discovery:
@@ -46,7 +48,7 @@ def discover(paths: Iterable[str | Path], cancel: Callable[[], bool] = lambda: F
     seen_dirs: set[str] = set()
 
     def add_file(p: Path, explicit: bool) -> None:
-        key = _key(p)
+        key = path_key(p)
         if key in seen_files:
             return
         if not explicit and (_hidden(p.name) or not sniff(p)):
@@ -62,7 +64,7 @@ def discover(paths: Iterable[str | Path], cancel: Callable[[], bool] = lambda: F
                 out.cancelled = True
                 return
             folder = stack.pop()
-            key = _key(folder)
+            key = path_key(folder)
             if key in seen_dirs:
                 continue
             seen_dirs.add(key)

@@ -108,3 +108,14 @@ def test_scandir_failure_is_counted_not_raised(tree: Path, monkeypatch: pytest.M
     found = discover([tree])
     assert names(found.files, tree) == ["a.png", "c.jpg"]
     assert found.skipped == 5
+
+
+def test_path_key_identifies_the_same_file(tree: Path) -> None:
+    from desktop.core.discovery import path_key
+
+    link = tree / "link.png"
+    link.symlink_to(tree / "a.png")
+    assert (
+        path_key(link) == path_key(tree / "b_sub" / ".." / "a.png") == path_key(str(tree / "a.png"))
+    )
+    assert path_key(tree / "c.jpg") != path_key(tree / "a.png")

@@ -180,3 +180,11 @@ def test_sniff(tmp_path: Path) -> None:
     assert sniff(png) and sniff(tmp_path / "no_suffix")
     assert sniff(tmp_path / "scan.NII.GZ")  # by name, even before it exists
     assert not sniff(tmp_path / "notes.txt") and not sniff(tmp_path / "data.bin")
+
+
+def test_float_tiff_uses_percentile_window(tmp_path: Path) -> None:
+    img = ramp(dtype=np.uint16, top=1000).astype(np.float32) / 4.0 - 50.0
+    s = one(write_cv(tmp_path / "f.tif", img))
+    lo, hi = np.percentile(img.astype(np.float64), [0.5, 99.5])
+    np.testing.assert_allclose(s.pixels, np.clip((img - lo) / (hi - lo), 0, 1), atol=1e-5)
+    assert s.window.startswith("float32 TIFF, percentile 0.5-99.5")

@@ -24,7 +24,8 @@ from desktop.core.readers.common import (
     percentile_window,
 )
 
-# OpenCV's own guard, a second line behind the header check (read when decoding).
+# OpenCV's own pixel limit, a second line behind the header check. OpenCV reads it
+# when cv2 is first imported, so it only applies if this module is imported first.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
 import cv2  # noqa: E402
@@ -175,7 +176,7 @@ def _window(plane: NDArray[Any], fmt: ImageFormat) -> Slice:
     if plane.dtype == np.uint8:
         px = plane.astype(np.float32) / np.float32(255.0)
         return Slice(0, px, f"8-bit {fmt.value}{note}")
-    bits = "16-bit" if plane.dtype in (np.uint16, np.int16) else f"{plane.dtype} "
+    bits = "16-bit" if plane.dtype in (np.uint16, np.int16) else str(plane.dtype)
     px, lo, hi = percentile_window(plane)
     p_lo, p_hi = PERCENTILE_WINDOW
     return Slice(
