@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from desktop.core.readers import ReadError, Slice, read_slices, sniff
+from desktop.core.readers import ReadError, Slice, UnsupportedFile, read_slices, sniff
 from tests.core.factories import ramp, write_cv, write_palette_png
 
 LOSSLESS = [".png", ".bmp", ".tif"]
@@ -188,3 +188,35 @@ def test_float_tiff_uses_percentile_window(tmp_path: Path) -> None:
     lo, hi = np.percentile(img.astype(np.float64), [0.5, 99.5])
     np.testing.assert_allclose(s.pixels, np.clip((img - lo) / (hi - lo), 0, 1), atol=1e-5)
     assert s.window.startswith("float32 TIFF, percentile 0.5-99.5")
+
+
+def test_gif_is_recognised_but_unsupported(tmp_path: Path) -> None:
+    (tmp_path / "anim.gif").write_bytes(b"GIF89a" + bytes(40))
+    with pytest.raises(UnsupportedFile, match=r"unsupported image format \(GIF\)"):
+        list(read_slices(tmp_path / "anim.gif"))
+    assert not sniff(tmp_path / "anim.gif")
+
+
+@pytest.mark.parametrize("suffix", [".bmp", ".tif", ".png"])
+def test_palette_via_pillow(tmp_path: Path, suffix: str) -> None:
+    image_mod = pytest.importorskip("PIL.Image")
+    palette = [(0, 0, 0), (255, 0, 0), (0, 0, 255), (90, 200, 30)]
+    idx = (ramp() % 4).astype(np.uint8)
+    img = image_mod.fromarray(idx, mode="P")
+    img.putpalette([v for c in palette for v in c] + [0] * (768 - 12))
+    path = tmp_path / f"pal{suffix}"
+    img.save(path)
+    s = one(path)
+    lum = np.array([0.299 * r + 0.587 * g + 0.114 * b for r, g, b in palette]) / 255
+    np.testing.assert_allclose(s.pixels, lum[idx], atol=1.5 / 255)
+
+
+def test_palette_png_with_transparency(tmp_path: Path) -> None:
+    image_mod = pytest.importorskip("PIL.Image")
+    idx = (ramp() % 2).astype(np.uint8)
+    img = image_mod.fromarray(idx, mode="P")
+    img.putpalette([200, 200, 200, 200, 200, 200] + [0] * 762)
+    path = tmp_path / "trns.png"
+    img.save(path, transparency=0)  # index 0 fully transparent
+    s = one(path)
+    np.testing.assert_allclose(s.pixels, np.where(idx == 0, 0.0, 200 / 255), atol=1.5 / 255)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from desktop.core.readers.common import ReadError, Slice, UnsupportedFile, load_bytes
 from desktop.core.readers.images import EXTENSIONS as IMAGE_EXTENSIONS
-from desktop.core.readers.images import image_format, read_image
+from desktop.core.readers.images import image_format, other_image_format, read_image
 
 __all__ = [
     "FileKind",
@@ -83,6 +83,9 @@ class SliceSource:
             raise ReadError("empty file (0 bytes)")
         kind = kind_of(self.path, self.data[:HEAD_BYTES])
         if kind is None:
+            other = other_image_format(self.data[:HEAD_BYTES])
+            if other is not None:
+                raise UnsupportedFile(f"unsupported image format ({other})")
             raise ReadError("not an image file")
         self.kind: FileKind = kind
         #: NIfTI slices that were all background, skipped and not classified

@@ -66,6 +66,26 @@ def image_format(head: bytes) -> ImageFormat | None:
     return None
 
 
+_OTHER_FORMATS = {
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"\x00\x00\x00\x0cjP  ": "JPEG 2000",
+    b"\xffO\xffQ": "JPEG 2000",
+    b"8BPS": "Photoshop",
+    b"\x00\x00\x01\x00": "icon",
+}
+
+
+def other_image_format(head: bytes) -> str | None:
+    """The name of an image format we recognise but do not read, or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    for magic, name in _OTHER_FORMATS.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
 def _png_size(data: bytes) -> tuple[int, int]:
     if len(data) < 33 or data[12:16] != b"IHDR":
         raise ReadError("truncated PNG")
