@@ -186,9 +186,7 @@ class MainWindow(QMainWindow):
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for a in (self.open_files_action, self.open_folder_action):
             tb.addAction(a)
-        tb.addSeparator()
-        tb.addAction(self.cancel_action)
-        tb.addSeparator()
+        tb.addSeparator()  # Cancel sits beside the progress bar (and Esc, Edit menu)
         tb.addAction(self.export_csv_action)
         tb.addAction(self.export_json_action)
 

@@ -23,6 +23,8 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class Column(IntEnum):
+    """Table columns, in display order."""
+
     THUMBNAIL = 0
     FILE = 1
     FOLDER = 2
@@ -39,6 +41,16 @@ class Column(IntEnum):
 
 PROBABILITY_COLUMNS = (Column.P_GLIOMA, Column.P_MENINGIOMA, Column.P_NO_TUMOR, Column.P_PITUITARY)
 NUMERIC_COLUMNS = frozenset({Column.FRAME, Column.CONFIDENCE, *PROBABILITY_COLUMNS})
+
+_COLUMNS = tuple(Column)
+_COLOURED = frozenset({Column.PREDICTED, Column.STATUS, Column.MESSAGE, Column.CONFIDENCE})
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
+_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_SORT, _THUMB, _RESULT = int(SortRole), int(ThumbnailRole), int(ResultRole)
+_ROLES = frozenset({_DISPLAY, _FOREGROUND, _ALIGN, _TOOLTIP, _SORT, _THUMB, _RESULT})
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 
 STATUS_WORDS = {
     Status.OK: "ok",
@@ -134,26 +146,29 @@ class ResultsModel(QAbstractTableModel):
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
+        # hot path (called for every role of every visible cell): plain ints, early exits
+        role = int(role)
+        if role not in _ROLES or not index.isValid():
             return None
-        row = self._rows[index.row()]
-        col = Column(index.column())
-        r = row.result
-        if role == Qt.ItemDataRole.DisplayRole:
+        i = index.row()
+        if i >= len(self._rows):
+            return None
+        row = self._rows[i]
+        col = _COLUMNS[index.column()]
+        if role == _DISPLAY:
             return self._display(row, col)
-        if role == SortRole:
+        if role == _FOREGROUND:
+            return STATUS_COLOURS[row.result.status] if col in _COLOURED else None
+        if role == _ALIGN:
+            return _RIGHT if col in NUMERIC_COLUMNS else None
+        if role == _SORT:
             return self._sort_key(row, col)
-        if role == ThumbnailRole:
+        if role == _THUMB:
             return row.thumbnail if col == Column.THUMBNAIL else None
-        if role == ResultRole:
-            return r
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if col in (Column.PREDICTED, Column.STATUS, Column.MESSAGE, Column.CONFIDENCE):
-                return STATUS_COLOURS[r.status]
-            return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in NUMERIC_COLUMNS:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _RESULT:
+            return row.result
+        if role == _TOOLTIP:
+            r = row.result
             if col in (Column.FILE, Column.FOLDER, Column.THUMBNAIL):
                 return r.path
             if col == Column.MESSAGE and r.message:

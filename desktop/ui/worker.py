@@ -38,6 +38,8 @@ class SeenFiles:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: set[str] = set()
+        #: str(path) -> resolved key, for claimed files (release without resolving again)
+        self._key_of: dict[str, str] = {}
 
     def claim(self, files: Iterable[Path]) -> list[Path]:
         """The files not claimed before, now claimed (input order kept)."""
@@ -47,6 +49,7 @@ class SeenFiles:
                 k = _key(f)
                 if k not in self._seen:
                     self._seen.add(k)
+                    self._key_of[str(f)] = k
                     out.append(f)
         return out
 
@@ -54,7 +57,8 @@ class SeenFiles:
         """Forget files (cancelled before reaching them, or their rows were removed)."""
         with self._lock:
             for f in files:
-                self._seen.discard(_key(f))
+                k = self._key_of.pop(str(f), None)
+                self._seen.discard(k if k is not None else _key(f))
 
     def __contains__(self, path: object) -> bool:
         with self._lock:
@@ -174,9 +178,8 @@ class ClassifyWorker(QRunnable):
                 done_paths.add(current)
             if chunk:
                 self.signals.results_ready.emit(chunk)
-            if not complete:
-                done_keys = {_key(p) for p in done_paths}
-                self._seen.release(f for f in files if _key(f) not in done_keys)
+            if not complete:  # files never reached may be dropped again later
+                self._seen.release(f for f in files if str(f) not in done_paths)
                 self.signals.progressed.emit(len(done_paths), total)
             else:
                 self.signals.progressed.emit(total, total)
