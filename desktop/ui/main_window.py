@@ -90,8 +90,7 @@ class MainWindow(QMainWindow):
         self.model_banner: Banner | None = None
         if not self.controller.can_classify:
             self.model_banner = Banner(
-                (BROKEN_MODEL if model_error else NO_MODEL)
-                + (f" ({model_error})" if model_error else ""),
+                f"{BROKEN_MODEL} Reason: {model_error}" if model_error else NO_MODEL,
                 "#fde7e9",
                 "#8a1020",
             )
