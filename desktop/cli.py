@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cancelled = False
     try:
         for row in pipeline.run(found.files):
-            results.append(row)
+            results.append(replace(row, thumbnail=None, cam=None))  # keep memory small
             progress.update(row)
     except KeyboardInterrupt:
         cancelled = True

@@ -152,3 +152,20 @@ def test_cancel_while_a_reader_is_slow(clf: Classifier, tmp_path: Path, monkeypa
     start = time.monotonic()
     rows = list(Pipeline(clf).run([tmp_path / "one.png"] * 4, cancel=flag.is_set))
     assert rows == [] and time.monotonic() - start < 1.2
+
+
+def test_reads_ahead_only_a_bounded_number_of_files(clf: Classifier, tmp_path: Path) -> None:
+    write_cv(tmp_path / "one.png", picture(2))
+    pulled = []
+
+    def files():  # noqa: ANN202 - a lazy source, as from a long folder walk
+        for k in range(200):
+            pulled.append(k)
+            yield tmp_path / "one.png"
+
+    rows = Pipeline(clf, batch_size=4, files_in_flight=3).run(files())
+    first = next(rows)
+    assert first.status is not Status.ERROR
+    assert len(pulled) <= 3 + 4 + 1  # in flight + one batch pending (+ the one just taken)
+    rest = list(rows)
+    assert len(rest) == 199 and len(pulled) == 200
