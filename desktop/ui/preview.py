@@ -101,6 +101,9 @@ class PreviewPane(QWidget):
         self.class_names = tuple(class_names)
         self.preprocessing = preprocessing
         self._reader = reader
+        #: the slices of the last file read (one file only), so arrowing through the
+        #: frames of a multi-frame DICOM or a NIfTI volume does not re-read it each time
+        self._file_cache: tuple[str, dict[int, Any]] | None = None
         self.result: SliceResult | None = None
         self.base: QImage | None = None
         self.cam: QImage | None = None
@@ -221,15 +224,20 @@ class PreviewPane(QWidget):
         """Re-read the one slice from disk (only via desktop.core.readers)."""
         if r.status is Status.ERROR:
             return None, "The file could not be read"
-        reader = self._reader
-        if reader is None:
-            from desktop.core.readers import read_slices as reader
-        try:
-            for s in reader(Path(r.path)):
-                if s.frame == r.frame:
-                    return s.pixels, ""
-        except Exception as exc:  # the file changed or vanished since it was classified
-            return None, f"Cannot show this slice: {exc}"
+        if self._file_cache is not None and self._file_cache[0] == r.path:
+            frames = self._file_cache[1]
+        else:
+            reader = self._reader
+            if reader is None:
+                from desktop.core.readers import read_slices as reader
+            try:
+                frames = {s.frame: s.pixels for s in reader(Path(r.path))}
+            except Exception as exc:  # the file changed or vanished since it was classified
+                self._file_cache = None
+                return None, f"Cannot show this slice: {exc}"
+            self._file_cache = (r.path, frames)
+        if r.frame in frames:
+            return frames[r.frame], ""
         return None, "This slice is no longer in the file"
 
     def composed(self) -> QImage | None:

@@ -120,6 +120,7 @@ class FilterBar(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Filter by file name, folder or message")
         self.search.setClearButtonEnabled(True)
+        self.search.setAcceptDrops(False)  # dropped files go to the window, not into the text
         self.shown = QLabel()
         lay = QHBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)

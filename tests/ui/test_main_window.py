@@ -141,3 +141,42 @@ def test_broken_model_says_why(qtbot) -> None:
     qtbot.addWidget(window)
     assert "could not be loaded" in window.model_banner.text()
     assert "not valid JSON" in window.model_banner.text()
+
+
+def test_open_files_and_folder_dialogs(qtbot, window, image_folder, monkeypatch) -> None:
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QFileDialog
+
+    assert window.open_files_action.shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
+    picked = [str(image_folder / "slice_00.png"), str(image_folder / "slice_01.png")]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: (picked, "")))
+    with qtbot.waitSignal(window.controller.idle, timeout=30_000):
+        window.open_files_action.trigger()
+    assert window.model.rowCount() == 2
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(image_folder))
+    )
+    with qtbot.waitSignal(window.controller.idle, timeout=30_000):
+        window.open_folder_action.trigger()
+    assert window.model.rowCount() == 7  # the two already classified are not repeated
+
+
+def test_multi_frame_preview_reads_the_file_once(qtbot, classifier, shared_dir, monkeypatch):
+    import desktop.core.readers as readers
+
+    window = MainWindow(classifier)
+    qtbot.addWidget(window)
+    dcm = shared_dir / "dicom" / "emri_small" / "emri_small.dcm"
+    with qtbot.waitSignal(window.controller.idle, timeout=30_000):
+        window.classify([dcm])
+    assert window.model.rowCount() == 10
+    calls: list[Path] = []
+    real = readers.read_slices
+    monkeypatch.setattr(readers, "read_slices", lambda p: calls.append(p) or real(p))
+    window.table.setFocus()
+    window.table.selectRow(0)
+    for _ in range(3):
+        qtbot.keyClick(window.table, Qt.Key.Key_Down)
+    assert window.preview.result.frame == 3
+    assert window.preview.base is not None and window.preview.base.width() == 64
+    assert len(calls) == 1
