@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,8 @@ def read_file(path: Path) -> _FileRead:
         sha = hashlib.sha256(data).hexdigest()
         source = open_file(path, data)
         del data
-        out = [_Decoded(name, sha, s, thumbnail(s.pixels)) for s in source]
+        # the raw (pre-window) values are for the preview only: not kept here
+        out = [_Decoded(name, sha, replace(s, raw=None), thumbnail(s.pixels)) for s in source]
     except ReadError as exc:
         return _FileRead([], SliceResult(name, 0, Status.ERROR, str(exc), image_sha256=sha))
     except MemoryError:
