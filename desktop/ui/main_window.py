@@ -241,6 +241,8 @@ class MainWindow(QMainWindow):
     # -- results ------------------------------------------------------------------------
     def _on_rows(self, rows: list[Any]) -> None:
         self.model.append_rows(rows)
+        if not self.table.currentIndex().isValid() and self.proxy.rowCount():
+            self.table.selectRow(0)  # the first result appears in the preview at once
 
     def _on_progress(self, p: Progress) -> None:
         self.progress.update_progress(p)

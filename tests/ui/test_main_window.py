@@ -124,6 +124,12 @@ def test_heatmap_saves_png(qtbot, window, image_folder, tmp_path) -> None:
     assert window.preview.default_heatmap_path().name == "slice_01_frame0_heatmap.png"
 
 
+def test_first_result_is_previewed_at_once(qtbot, window, image_folder) -> None:
+    fill(qtbot, window, [image_folder])
+    assert window.table.currentIndex().row() == 0
+    assert window.preview.result == window.proxy.result_at(0)
+
+
 def test_no_model_opens_and_classifies_nothing(qtbot, image_folder: Path) -> None:
     window = MainWindow(None)
     qtbot.addWidget(window)
@@ -167,16 +173,16 @@ def test_multi_frame_preview_reads_the_file_once(qtbot, classifier, shared_dir, 
     window = MainWindow(classifier)
     qtbot.addWidget(window)
     dcm = shared_dir / "dicom" / "emri_small" / "emri_small.dcm"
-    with qtbot.waitSignal(window.controller.idle, timeout=30_000):
-        window.classify([dcm])
-    assert window.model.rowCount() == 10
     calls: list[Path] = []
     real = readers.read_slices
     monkeypatch.setattr(readers, "read_slices", lambda p: calls.append(p) or real(p))
+    with qtbot.waitSignal(window.controller.idle, timeout=30_000):
+        window.classify([dcm])
+    assert window.model.rowCount() == 10
     window.table.setFocus()
     window.table.selectRow(0)
     for _ in range(3):
         qtbot.keyClick(window.table, Qt.Key.Key_Down)
     assert window.preview.result.frame == 3
     assert window.preview.base is not None and window.preview.base.width() == 64
-    assert len(calls) == 1
+    assert len(calls) == 1  # the first row was shown as it arrived; the rest from the cache
