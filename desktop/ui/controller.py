@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from desktop.core.discovery import Discovery
 from desktop.ui.results_model import ResultRow
 from desktop.ui.worker import ClassifyWorker, PipelineLike, SeenFiles
 
@@ -56,7 +57,7 @@ class RunController(QObject):
         pipeline: PipelineLike | None,
         pool: QThreadPool | None = None,
         parent: Any = None,
-        discover: Callable[..., object] | None = None,
+        discover: Callable[..., Discovery] | None = None,
     ) -> None:
         super().__init__(parent)
         self.pipeline = pipeline
@@ -87,19 +88,19 @@ class RunController(QObject):
 
     def enqueue(self, paths: Sequence[str | Path]) -> bool:
         """Queue paths for classification; False (and a message) when there is no model."""
-        paths = [Path(p) for p in paths]
-        if not paths:
+        files = [Path(p) for p in paths]
+        if not files:
             return False
         if self.pipeline is None:
             self.notified.emit("No model installed - files cannot be classified")
             return False
-        self._queue.append(paths)
+        self._queue.append(files)
         if self._worker is None:
             self._reset_session()
             self.busy_changed.emit(True)
             self._start_next()
         else:
-            self.notified.emit(f"Queued {len(paths)} more item(s); they start after this run")
+            self.notified.emit(f"Queued {len(files)} more item(s); they start after this run")
             self._emit_progress()
         return True
 

@@ -317,6 +317,8 @@ class MainWindow(QMainWindow):
         """Provenance of the loaded model (exports need a model; rows exist only with one)."""
         from desktop.core.export import Provenance
 
+        if self.classifier is None:
+            raise ValueError("no model is loaded, so there is nothing to export")
         return Provenance.for_classifier(self.classifier)
 
     def about(self) -> None:

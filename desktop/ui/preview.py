@@ -227,11 +227,8 @@ class PreviewPane(QWidget):
         if self._file_cache is not None and self._file_cache[0] == r.path:
             frames = self._file_cache[1]
         else:
-            reader = self._reader
-            if reader is None:
-                from desktop.core.readers import read_slices as reader
             try:
-                frames = {s.frame: s.pixels for s in reader(Path(r.path))}
+                frames = {s.frame: s.pixels for s in self._read(Path(r.path))}
             except Exception as exc:  # the file changed or vanished since it was classified
                 self._file_cache = None
                 return None, f"Cannot show this slice: {exc}"
@@ -239,6 +236,13 @@ class PreviewPane(QWidget):
         if r.frame in frames:
             return frames[r.frame], ""
         return None, "This slice is no longer in the file"
+
+    def _read(self, path: Path) -> Iterable[Any]:
+        if self._reader is not None:
+            return self._reader(path)
+        from desktop.core import readers  # looked up at call time (tests may wrap it)
+
+        return readers.read_slices(path)
 
     def composed(self) -> QImage | None:
         """The slice with the heat map (if shown), at the slice's resolution."""
@@ -272,7 +276,7 @@ class PreviewPane(QWidget):
         if self.base is None or self.cam is None:
             return False
         image = heatmap.compose(self.base, self.cam, self.cam_rect)
-        ok = image.save(str(path), "PNG")
+        ok = bool(image.save(str(path), "PNG"))  # type: ignore[call-overload]
         if ok:
             self.heatmap_saved.emit(str(path))
         return ok

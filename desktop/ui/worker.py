@@ -18,6 +18,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Signal
 from PySide6.QtGui import QImage
 
+from desktop.core.discovery import Discovery
+from desktop.core.discovery import discover as core_discover
 from desktop.core.results import SliceResult
 from desktop.ui.results_model import ResultRow
 
@@ -113,7 +115,7 @@ class ClassifyWorker(QRunnable):
         pipeline: PipelineLike,
         seen: SeenFiles,
         chunk_seconds: float = 0.1,
-        discover: Callable[..., object] | None = None,
+        discover: Callable[..., Discovery] | None = None,
     ) -> None:
         super().__init__()
         self.setAutoDelete(False)  # the controller keeps the reference until finished
@@ -124,7 +126,7 @@ class ClassifyWorker(QRunnable):
         self._chunk_seconds = chunk_seconds
         self._cancel = threading.Event()
         self._done = threading.Event()
-        self._discover = discover
+        self._discover: Callable[..., Discovery] = discover or core_discover
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -147,13 +149,10 @@ class ClassifyWorker(QRunnable):
             self._done.set()
 
     def _run(self) -> None:
-        discover = self._discover
-        if discover is None:
-            from desktop.core.discovery import discover
-        found = discover(self._paths, cancel=self.is_cancelled)
-        files = self._seen.claim(found.files)  # type: ignore[attr-defined]
+        found = self._discover(self._paths, cancel=self.is_cancelled)
+        files = self._seen.claim(found.files)
         total = len(files)
-        self.signals.discovered.emit(total, int(found.skipped))  # type: ignore[attr-defined]
+        self.signals.discovered.emit(total, int(found.skipped))
         self.signals.progressed.emit(0, total)
         done_paths: set[str] = set()
         chunk: list[ResultRow] = []
