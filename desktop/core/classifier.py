@@ -59,6 +59,16 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def recorded_sha256(model: Path) -> str | None:
+    """The hash in ``<model>.sha256`` beside the model (first word), or None."""
+    sidecar = model.with_name(model.name + ".sha256")
+    try:
+        words = sidecar.read_text(encoding="utf-8").split()
+    except OSError:
+        return None
+    return words[0] if words else None
+
+
 def softmax(logits: NDArray[np.float32], temperature: float) -> NDArray[np.float64]:
     z = np.asarray(logits, dtype=np.float64) / temperature
     z = z - z.max(axis=-1, keepdims=True)
@@ -88,13 +98,23 @@ class Classifier:
         self.sha256 = sha
 
     @classmethod
-    def load(cls, path: str | Path) -> Classifier:
-        """Load and validate a model file; raises ModelLoadError in words."""
+    def load(cls, path: str | Path, expected_sha256: str | None = None) -> Classifier:
+        """Load and validate a model file; raises ModelLoadError in words.
+
+        The file's sha256 must equal ``expected_sha256`` when given, else the one
+        recorded in a ``<model>.sha256`` file beside it (``sha256sum`` format) if any.
+        """
         p = Path(path)
         if not p.is_file():
             raise ModelLoadError(f"model file not found: {p}")
         if p.stat().st_size == 0:
             raise ModelLoadError(f"model file is empty: {p.name}")
+        sha = file_sha256(p)
+        expected = expected_sha256 or recorded_sha256(p)
+        if expected is not None and expected.lower() != sha:
+            raise ModelLoadError(
+                f"{p.name} does not match its recorded sha256 (the file was changed or damaged)"
+            )
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = _threads()
         opts.inter_op_num_threads = 1
@@ -119,7 +139,7 @@ class Classifier:
         except ModelContractError as exc:
             raise ModelLoadError(f"{p.name}: {exc}") from None
         cls._check_graph(p.name, session, spec)
-        return cls(p, session, spec, file_sha256(p))
+        return cls(p, session, spec, sha)
 
     @staticmethod
     def _check_graph(name: str, session: ort.InferenceSession, spec: ModelSpec) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -100,6 +101,67 @@ def read_file(path: Path) -> _FileRead:
     return _FileRead(out, None, source.skipped_empty)
 
 
+class _Readers:
+    """Reader jobs on a small thread pool, consumed in input order, with a time limit.
+
+    A file whose reading exceeds ``limit`` seconds becomes an error row; since a
+    thread cannot be killed, the jobs still queued move to a fresh pool so a stuck
+    reader cannot starve the rest of the run.
+    """
+
+    def __init__(self, workers: int, limit: float) -> None:
+        self.workers = workers
+        self.limit = limit
+        self.pool = self._new_pool()
+        self.jobs: deque[tuple[Path, Future[_FileRead]]] = deque()
+        self._head_started: tuple[Future[_FileRead], float] | None = None
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.workers, thread_name_prefix="reader")
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def submit(self, path: Path) -> None:
+        self.jobs.append((path, self.pool.submit(read_file, path)))
+
+    def next_done(self, timeout: float) -> _FileRead | None:
+        """The head job's outcome, or None if it is not ready within ``timeout``."""
+        path, fut = self.jobs[0]
+        try:
+            out = fut.result(timeout=timeout)
+        except FutureTimeout:
+            return self._check_limit(path, fut)
+        self.jobs.popleft()
+        return out
+
+    def _check_limit(self, path: Path, fut: Future[_FileRead]) -> _FileRead | None:
+        if not fut.running():
+            return None
+        now = time.monotonic()
+        if self._head_started is None or self._head_started[0] is not fut:
+            self._head_started = (fut, now)
+            return None
+        if now - self._head_started[1] <= self.limit:
+            return None
+        self.jobs.popleft()
+        old, self.pool = self.pool, self._new_pool()
+        waiting = list(self.jobs)
+        self.jobs.clear()
+        for p, f in waiting:
+            self.jobs.append((p, self.pool.submit(read_file, p)) if f.cancel() else (p, f))
+        old.shutdown(wait=False)
+        msg = f"reading took longer than {self.limit:g} s; skipped"
+        log.warning("%s: %s", path, msg)
+        return _FileRead([], SliceResult(str(path), 0, Status.ERROR, msg))
+
+    def close(self) -> None:
+        for _, f in self.jobs:
+            f.cancel()
+        self.jobs.clear()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 class Pipeline:
     """Runs a classifier over files; see :meth:`run`."""
 
@@ -110,6 +172,7 @@ class Pipeline:
         workers: int = 2,
         files_in_flight: int = 4,
         max_latency: float = 0.5,
+        file_time_limit: float = 120.0,
     ) -> None:
         self.classifier = classifier
         self.batch_size = max(1, batch_size)
@@ -117,6 +180,8 @@ class Pipeline:
         self.files_in_flight = max(1, files_in_flight)
         #: a partial batch waits at most this long (seconds) for more slices
         self.max_latency = max_latency
+        #: reading one file may take at most this long (seconds), else it is an error row
+        self.file_time_limit = file_time_limit
         self.stats = PipelineStats()
 
     def run(
@@ -135,32 +200,29 @@ class Pipeline:
         self, clf: Classifier, files: Iterator[Path], cancel: Callable[[], bool]
     ) -> Iterator[SliceResult]:
         self.stats = PipelineStats()
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reader")
-        in_flight: list[Future[_FileRead]] = []
+        readers = _Readers(self.workers, self.file_time_limit)
         pending: list[_Decoded | SliceResult] = []
         since = 0.0  # when the oldest pending slice arrived
         exhausted = False
         try:
             while True:
-                while not exhausted and len(in_flight) < self.files_in_flight:
+                while not exhausted and len(readers) < self.files_in_flight:
                     nxt = next(files, None)
                     if nxt is None:
                         exhausted = True
                     else:
-                        in_flight.append(pool.submit(read_file, Path(nxt)))
-                if not in_flight:
+                        readers.submit(Path(nxt))
+                if not len(readers):
                     break
                 while True:  # wait for the next file; a partial batch goes out if it waited long
                     if cancel():
                         return
-                    try:
-                        done = in_flight[0].result(timeout=_POLL)
+                    done = readers.next_done(_POLL)
+                    if done is not None:
                         break
-                    except FutureTimeout:
-                        if pending and time.monotonic() - since > self.max_latency:
-                            yield from self._flush(clf, pending)
-                            pending = []
-                in_flight.pop(0)
+                    if pending and time.monotonic() - since > self.max_latency:
+                        yield from self._flush(clf, pending)
+                        pending = []
                 self._count_file(done)
                 if not pending:
                     since = time.monotonic()
@@ -177,9 +239,7 @@ class Pipeline:
             if pending and not cancel():
                 yield from self._flush(clf, pending)
         finally:
-            for f in in_flight:
-                f.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            readers.close()
 
     @staticmethod
     def _n_slices(pending: list[_Decoded | SliceResult]) -> int:

@@ -136,3 +136,15 @@ def test_contract_violations(tmp_path: Path) -> None:
     wrong = json.loads(make_test_spec(64).to_json())
     path = make_test_model(tmp_path / "e.onnx", 32, metadata=json.dumps(wrong))
     assert "does not match the metadata" in load_error(path)
+
+
+def test_recorded_hash_must_match(tmp_path: Path) -> None:
+    model = make_test_model(tmp_path / "m.onnx")
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    sidecar = tmp_path / "m.onnx.sha256"
+    sidecar.write_text(f"{digest}  m.onnx\n")
+    assert Classifier.load(model).sha256 == digest
+    sidecar.write_text("0" * 64 + "  m.onnx\n")
+    assert "does not match its recorded sha256" in load_error(model)
+    with pytest.raises(ModelLoadError, match="recorded sha256"):
+        Classifier.load(make_test_model(tmp_path / "n.onnx"), expected_sha256="ab" * 32)

@@ -169,3 +169,75 @@ def test_reads_ahead_only_a_bounded_number_of_files(clf: Classifier, tmp_path: P
     assert len(pulled) <= 3 + 4 + 1  # in flight + one batch pending (+ the one just taken)
     rest = list(rows)
     assert len(rest) == 199 and len(pulled) == 200
+
+
+def test_a_hanging_reader_costs_one_row(clf: Classifier, tmp_path: Path, monkeypatch) -> None:
+    import desktop.core.pipeline as pl
+
+    real = pl.read_file
+    release = threading.Event()
+
+    def sometimes_stuck(path: Path):  # noqa: ANN202
+        if path.name.startswith("stuck"):
+            release.wait(20)
+        return real(path)
+
+    monkeypatch.setattr(pl, "read_file", sometimes_stuck)
+    for k in range(4):
+        write_cv(tmp_path / f"img_{k}.png", picture(k))
+    write_cv(tmp_path / "stuck_a.png", picture(1))
+    write_cv(tmp_path / "stuck_b.png", picture(2))
+    names = ["img_0", "stuck_a", "img_1", "stuck_b", "img_2", "img_3"]
+    files = [tmp_path / f"{n}.png" for n in names]
+    start = time.monotonic()
+    try:
+        rows = list(Pipeline(clf, workers=2, file_time_limit=0.3).run(files))
+    finally:
+        release.set()
+    assert time.monotonic() - start < 5
+    assert [Path(r.path).stem for r in rows] == names
+    stuck = [r for r in rows if r.status is Status.ERROR]
+    assert [Path(r.path).stem for r in stuck] == ["stuck_a", "stuck_b"]
+    assert stuck[0].message == "reading took longer than 0.3 s; skipped"
+
+
+def reader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("reader")]
+
+
+def test_cancel_and_restart_leave_no_threads(clf: Classifier, tmp_path: Path) -> None:
+    write_cv(tmp_path / "one.png", picture(1))
+    pipeline = Pipeline(clf, batch_size=4)
+    for _ in range(10):
+        flag = threading.Event()
+        rows = []
+        for row in pipeline.run([tmp_path / "one.png"] * 100, cancel=flag.is_set):
+            rows.append(row)
+            if len(rows) == 5:
+                flag.set()
+        assert 5 <= len(rows) < 100
+    full = list(pipeline.run([tmp_path / "one.png"] * 7))
+    assert len(full) == 7 and pipeline.stats.files == 7
+    deadline = time.monotonic() + 5
+    while reader_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reader_threads() == []
+
+
+def test_no_network_connection_is_made(
+    clf: Classifier, folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the pipeline tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    from desktop.core.export import Provenance, write_csv
+
+    rows = list(Pipeline(clf).run(discover([folder]).files))
+    write_csv(rows, tmp_path / "out.csv", Provenance.for_classifier(clf))
+    assert len(rows) == 11

@@ -30,6 +30,19 @@ __all__ = [
 
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom", ".dic", ".ima"})
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+#: extensions that are never images: not even opened when walking folders (DICOM files
+#: often have no extension or a numeric one, so unknown extensions are sniffed)
+# fmt: off
+NOT_IMAGES = frozenset({
+    ".txt", ".csv", ".tsv", ".json", ".xml", ".html", ".htm", ".md", ".rst", ".log", ".ini",
+    ".cfg", ".yaml", ".yml", ".toml", ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt",
+    ".pptx", ".odt", ".rtf", ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar",
+    ".py", ".pyc", ".js", ".css", ".sh", ".bat", ".exe", ".dll", ".so", ".dylib", ".db",
+    ".sqlite", ".mp3", ".wav", ".mp4", ".avi", ".mov", ".mkv", ".gif", ".webp", ".svg",
+    ".ico", ".heic", ".psd", ".onnx", ".pt", ".pth", ".npy", ".npz", ".h5", ".mat", ".lnk",
+    ".ds_store", ".tmp", ".bak", ".part", ".crdownload",
+})
+# fmt: on
 #: bytes needed to recognise any supported format from its content
 HEAD_BYTES = 132
 
@@ -65,6 +78,8 @@ def sniff(path: str | Path) -> bool:
         return True
     if _is_nifti_name(p):
         return True
+    if p.suffix.lower() in NOT_IMAGES:
+        return False  # no need to open it (folders may hold many thousands of these)
     try:
         with open(p, "rb") as fh:
             head = fh.read(HEAD_BYTES)
