@@ -1,0 +1,134 @@
+"""Near-duplicate detection on crafted synthetic slices (training.dedup)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.data import Label, Record, index_roots, read_grey
+from training.dedup import (
+    DEFAULT_THRESHOLD,
+    Pairs,
+    cluster,
+    compute_fingerprints,
+    similar_pairs,
+    size_histogram,
+    thumbnail,
+)
+
+
+def synthetic_slice(seed: int, h: int = 200, w: int = 170) -> np.ndarray:
+    """A head-like uint8 slice: bright skull ring around a blobby interior unique to the seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    r = ((yy - h / 2) / (h * 0.42)) ** 2 + ((xx - w / 2) / (w * 0.42)) ** 2
+    tex = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 8)
+    tex = cv2.GaussianBlur((tex > np.median(tex)).astype(np.float32), (0, 0), 2)
+    img = np.where(r < 0.85, 0.15 + 0.75 * tex, 0.0) + np.where((r >= 0.85) & (r < 1), 0.9, 0)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+VARIANTS = {
+    "flipped": lambda im: im[:, ::-1],
+    "rotated90": lambda im: np.rot90(im),
+    "resized": lambda im: cv2.resize(im, (im.shape[1] * 3 // 5, im.shape[0] * 3 // 5)),
+    "upscaled_padded": lambda im: cv2.copyMakeBorder(
+        cv2.resize(im, (im.shape[1] * 2, im.shape[0] * 2)), 30, 10, 50, 0, cv2.BORDER_CONSTANT
+    ),
+    "darker": lambda im: (im.astype(np.float32) * 0.7).astype(np.uint8),
+}
+
+
+@pytest.fixture
+def crafted(tmp_path: Path) -> list[Record]:
+    """Originals 0..3 in class folders, variants of original 0, low-quality JPEG of 1."""
+    folder = tmp_path / "synth" / "glioma"
+    folder.mkdir(parents=True)
+    for seed in range(4):
+        cv2.imwrite(str(folder / f"orig{seed}.png"), synthetic_slice(seed))
+    base = synthetic_slice(0)
+    for name, fn in VARIANTS.items():
+        cv2.imwrite(str(folder / f"v_{name}.png"), np.ascontiguousarray(fn(base)))
+    cv2.imwrite(str(folder / "v_jpeg.jpg"), synthetic_slice(1), [cv2.IMWRITE_JPEG_QUALITY, 15])
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    return index_roots([tmp_path / "synth"])
+
+
+def _sim(pairs: Pairs, a: int, b: int) -> float:
+    a, b = min(a, b), max(a, b)
+    hit = np.flatnonzero((pairs.i == a) & (pairs.j == b))
+    return float(pairs.sim[hit[0]]) if hit.size else -1.0
+
+
+def test_crafted_duplicates_are_found_and_distinct_images_are_not(crafted: list[Record]) -> None:
+    fps = compute_fingerprints(crafted, size=32)
+    assert [r.path.name for r in fps.dropped] == ["broken.jpg"]
+    names = [r.path.stem for r in fps.records]
+    idx = {n: i for i, n in enumerate(names)}
+    pairs = similar_pairs(fps.thumbs, floor=-1.0, chunk=3)  # small chunks: test the blocking
+    for name in VARIANTS:
+        assert _sim(pairs, idx["orig0"], idx[f"v_{name}"]) >= DEFAULT_THRESHOLD, name
+    assert _sim(pairs, idx["orig1"], idx["v_jpeg"]) >= DEFAULT_THRESHOLD
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert _sim(pairs, idx[f"orig{a}"], idx[f"orig{b}"]) < DEFAULT_THRESHOLD - 0.1
+    ids = cluster(len(names), pairs, DEFAULT_THRESHOLD, fps.content_hash).ids
+    assert len({ids[idx[n]] for n in ["orig0"] + [f"v_{v}" for v in VARIANTS]}) == 1
+    assert ids[idx["orig1"]] == ids[idx["v_jpeg"]]
+    assert len({ids[idx[f"orig{s}"]] for s in range(4)}) == 4
+
+
+def test_similarity_is_symmetric_and_nearest_is_reported(crafted: list[Record]) -> None:
+    fps = compute_fingerprints(crafted, size=32)
+    p1 = similar_pairs(fps.thumbs, floor=-1.0)
+    p2 = similar_pairs(fps.thumbs[::-1].copy(), floor=-1.0)
+    n = len(fps.records)
+    for a, b in [(0, 1), (2, 5), (3, n - 1)]:
+        assert _sim(p1, a, b) == pytest.approx(_sim(p2, n - 1 - a, n - 1 - b), abs=1e-5)
+    assert p1.nearest.shape == (n,) and (p1.nearest >= DEFAULT_THRESHOLD).sum() >= 7
+
+
+def test_thumbnail_ignores_framing() -> None:
+    im = synthetic_slice(3).astype(np.float32) / 255
+    framed = cv2.copyMakeBorder(im, 40, 0, 25, 60, cv2.BORDER_CONSTANT)
+    assert np.abs(thumbnail(im) - thumbnail(framed)).mean() < 0.03
+
+
+def test_identical_pixels_always_cluster_and_the_size_cap_stops_chains() -> None:
+    n = 6
+    chain = Pairs(
+        np.array([0, 1, 2, 3]),
+        np.array([1, 2, 3, 4]),
+        np.array([0.99, 0.95, 0.9, 0.85]),
+        0.8,
+        np.zeros(n, np.float32),
+    )
+    uncapped = cluster(n, chain, 0.8, max_size=None)
+    assert len(set(uncapped.ids[:5])) == 1 and uncapped.ids[5] != uncapped.ids[0]
+    capped = cluster(n, chain, 0.8, max_size=3)
+    # strongest first: 0-1-2 fill the cap, 2-3 is refused, 3-4 still join each other
+    assert capped.refused == 1
+    assert capped.ids[0] == capped.ids[1] == capped.ids[2] != capped.ids[3] == capped.ids[4]
+    hashed = cluster(n, chain, 0.999, content_hash=["a", "b", "c", "d", "e", "a"])
+    assert hashed.ids[0] == hashed.ids[5] and len(set(hashed.ids)) == 5
+    assert size_histogram(uncapped.ids) == {
+        "1": 1,
+        "2": 0,
+        "3": 0,
+        "4-5": 1,
+        "6-10": 0,
+        "11-20": 0,
+        "21-50": 0,
+        ">50": 0,
+    }
+
+
+def test_records_keep_labels_through_fingerprinting(crafted: list[Record]) -> None:
+    fps = compute_fingerprints(crafted)
+    assert all(r.label is Label.GLIOMA for r in fps.records)
+    assert len(fps.content_hash) == len(fps.records) == len(fps.thumbs)
+    grey = read_grey(fps.records[0].path)
+    assert grey is not None
