@@ -153,6 +153,8 @@ def _voi(
 def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
     """All frames of a DICOM file, windowed to [0, 1]."""
     ds = _parse(data, force)
+    if force and "SOPClassUID" not in ds and not any(tag in ds for tag in _PIXEL_TAGS):
+        raise ReadError("not a DICOM file")  # a .dcm name, but neither header nor pixels
     if not any(tag in ds for tag in _PIXEL_TAGS):
         raise ReadError("DICOM without pixel data")
     try:
