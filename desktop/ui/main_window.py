@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSize, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
 from desktop import __version__
 from desktop.core.model_spec import CLASS_NAMES
 from desktop.core.results import Status
+from desktop.ui.actions import install_menus, install_toolbar, make_action
 from desktop.ui.controller import Progress, RunController
+from desktop.ui.export_dialog import ExportFormat, export_results
 from desktop.ui.preview import PreviewPane
 from desktop.ui.proxy import ResultsProxy
 from desktop.ui.results_model import STATUS_WORDS, ResultsModel
@@ -124,70 +126,45 @@ class MainWindow(QMainWindow):
         else:
             self.model_label.setText("No model")
 
-    def _action(
-        self, text: str, icon: QStyle.StandardPixmap | None, shortcut: Any, slot: Any
-    ) -> QAction:
-        action = QAction(text, self)
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        return action
-
     def _build_actions(self) -> None:
         sp = QStyle.StandardPixmap
-        self.open_files_action = self._action(
-            "&Open Files…", sp.SP_DialogOpenButton, QKeySequence.StandardKey.Open, self.open_files
+        key = QKeySequence.StandardKey
+
+        def act(text: str, icon: Any, shortcut: Any, slot: Any) -> QAction:
+            return make_action(self, text, icon, shortcut, slot)
+
+        self.open_files_action = act(
+            "&Open Files…", sp.SP_DialogOpenButton, key.Open, self.open_files
         )
-        self.open_folder_action = self._action(
+        self.open_folder_action = act(
             "Open &Folder…", sp.SP_DirOpenIcon, "Ctrl+Shift+O", self.open_folder
         )
-        self.cancel_action = self._action(
-            "&Cancel", sp.SP_BrowserStop, "Esc", self.controller.cancel
-        )
-        self.export_csv_action = self._action(
+        self.cancel_action = act("&Cancel", sp.SP_BrowserStop, "Esc", self.controller.cancel)
+        self.export_csv_action = act(
             "Export &CSV…", sp.SP_DialogSaveButton, "Ctrl+E", lambda: self.export("csv")
         )
-        self.export_json_action = self._action(
+        self.export_json_action = act(
             "Export &JSON…", sp.SP_DialogSaveButton, "Ctrl+Shift+E", lambda: self.export("json")
         )
-        self.remove_action = self._action(
-            "&Remove Selected Rows",
-            sp.SP_TrashIcon,
-            QKeySequence.StandardKey.Delete,
-            self.remove_selected,
+        self.remove_action = act(
+            "&Remove Selected Rows", sp.SP_TrashIcon, key.Delete, self.remove_selected
         )
+        # Delete acts on the table only (in the search box it deletes text)
         self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.table.addAction(self.remove_action)
-        self.clear_action = self._action("C&lear All", None, None, self.clear_all)
-        quit_action = self._action("&Quit", None, QKeySequence.StandardKey.Quit, self.close)
-        about_action = self._action("&About", None, None, self.about)
-
-        file_menu = self.menuBar().addMenu("&File")
-        for a in (self.open_files_action, self.open_folder_action):
-            file_menu.addAction(a)
-        file_menu.addSeparator()
-        file_menu.addAction(self.export_csv_action)
-        file_menu.addAction(self.export_json_action)
-        file_menu.addSeparator()
-        file_menu.addAction(quit_action)
-        edit_menu = self.menuBar().addMenu("&Edit")
-        edit_menu.addAction(self.cancel_action)
-        edit_menu.addAction(self.remove_action)
-        edit_menu.addAction(self.clear_action)
-        self.menuBar().addMenu("&Help").addAction(about_action)
-
-        tb = self.addToolBar("Main")
-        tb.setObjectName("main_toolbar")
-        tb.setMovable(False)
-        tb.setIconSize(QSize(20, 20))
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for a in (self.open_files_action, self.open_folder_action):
-            tb.addAction(a)
-        tb.addSeparator()  # Cancel sits beside the progress bar (and Esc, Edit menu)
-        tb.addAction(self.export_csv_action)
-        tb.addAction(self.export_json_action)
+        self.clear_action = act("C&lear All", None, None, self.clear_all)
+        opens = [self.open_files_action, self.open_folder_action]
+        exports = [self.export_csv_action, self.export_json_action]
+        install_menus(
+            self,
+            [
+                ("&File", [*opens, None, *exports, None, act("&Quit", None, key.Quit, self.close)]),
+                ("&Edit", [self.cancel_action, self.remove_action, self.clear_action]),
+                ("&Help", [act("&About", None, None, self.about)]),
+            ],
+        )
+        # Cancel sits beside the progress bar in the status bar (and Esc, Edit menu)
+        install_toolbar(self, [*opens, None, *exports])
 
     def _connect(self) -> None:
         c = self.controller
@@ -288,38 +265,16 @@ class MainWindow(QMainWindow):
 
     # -- export -------------------------------------------------------------------------
     def export(self, kind: str) -> bool:
-        """Export all rows as CSV or JSON; a failed write keeps the data and says why."""
-        from desktop.core import export
-
+        """Export all rows as CSV or JSON ("csv" | "json"); False if cancelled or failed."""
         results = self.model.results()
         if not results:
             self.statusBar().showMessage("Nothing to export yet", 5000)
             return False
-        ext = "csv" if kind == "csv" else "json"
-        path, _ = QFileDialog.getSaveFileName(
-            self, f"Export {ext.upper()}", f"brain-mri-review.{ext}", f"{ext.upper()} (*.{ext})"
-        )
-        if not path:
-            return False
-        if not path.lower().endswith(f".{ext}"):
-            path += f".{ext}"
-        writer = export.write_csv if ext == "csv" else export.write_json
-        try:
-            # the file dialog has already asked before replacing an existing file
-            writer(results, path, self.provenance(), overwrite=True)
-        except (OSError, ValueError) as exc:  # say why; the table keeps every row
-            QMessageBox.critical(self, "Export failed", f"The results were not exported.\n\n{exc}")
+        path = export_results(self, results, self.classifier, ExportFormat(kind))
+        if path is None:
             return False
         self.statusBar().showMessage(f"Exported {len(results):,} rows to {path}", 8000)
         return True
-
-    def provenance(self) -> Any:
-        """Provenance of the loaded model (exports need a model; rows exist only with one)."""
-        from desktop.core.export import Provenance
-
-        if self.classifier is None:
-            raise ValueError("no model is loaded, so there is nothing to export")
-        return Provenance.for_classifier(self.classifier)
 
     def about(self) -> None:
         QMessageBox.about(

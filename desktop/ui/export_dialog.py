@@ -1,0 +1,47 @@
+"""Export of the table through desktop.core.export, with a file dialog and plain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from desktop.core.results import SliceResult
+
+
+class ExportFormat(str, Enum):
+    CSV = "csv"
+    JSON = "json"
+
+
+def export_results(
+    parent: QWidget, results: Sequence[SliceResult], classifier: Any, fmt: ExportFormat
+) -> str | None:
+    """Ask for a file and write ``results``; the path written, or None (cancelled/failed).
+
+    The write is atomic (core); a failure is shown in a message box and nothing in the
+    table changes. Every export carries the research-use notice and the provenance.
+    """
+    from desktop.core import export
+
+    ext = fmt.value
+    path, _ = QFileDialog.getSaveFileName(
+        parent, f"Export {ext.upper()}", f"brain-mri-review.{ext}", f"{ext.upper()} (*.{ext})"
+    )
+    if not path:
+        return None
+    if not path.lower().endswith(f".{ext}"):
+        path += f".{ext}"
+    writer = export.write_csv if fmt is ExportFormat.CSV else export.write_json
+    try:
+        if classifier is None:
+            raise ValueError("no model is loaded, so there is nothing to export")
+        provenance = export.Provenance.for_classifier(classifier)
+        # the file dialog has already asked before replacing an existing file
+        writer(results, path, provenance, overwrite=True)
+    except (OSError, ValueError) as exc:  # say why; the table keeps every row
+        QMessageBox.critical(parent, "Export failed", f"The results were not exported.\n\n{exc}")
+        return None
+    return path
