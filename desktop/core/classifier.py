@@ -150,6 +150,12 @@ class Classifier:
         missing = [o for o in _OUTPUTS if o not in outputs]
         if missing:
             raise ModelLoadError(f"{name} lacks the output(s) {', '.join(missing)}")
+        logits = next(o for o in session.get_outputs() if o.name == OUTPUT_LOGITS).shape
+        k = len(spec.class_names)
+        if len(logits) == 2 and isinstance(logits[1], int) and logits[1] != k:
+            raise ModelLoadError(
+                f"{name} gives {logits[1]} logits but its metadata names {k} classes"
+            )
         shape = inputs[INPUT_NAME].shape
         p = spec.preprocessing
         want = [p.channels, p.input_size, p.input_size]

@@ -220,3 +220,25 @@ def test_palette_png_with_transparency(tmp_path: Path) -> None:
     img.save(path, transparency=0)  # index 0 fully transparent
     s = one(path)
     np.testing.assert_allclose(s.pixels, np.where(idx == 0, 0.0, 200 / 255), atol=1.5 / 255)
+
+
+def test_tiff_pages_are_size_checked_before_decoding(tmp_path: Path) -> None:
+    ok, buf = cv2.imencodemulti(".tif", [ramp(), ramp()])
+    assert ok
+    data = bytearray(buf.tobytes())
+    from desktop.core.readers.images import tiff_pages
+
+    assert tiff_pages(bytes(data)) == [(64, 48), (64, 48)]
+    # make the second page claim 40,000 x 48 pixels
+    ifd = struct.unpack("<I", data[4:8])[0]
+    count = struct.unpack("<H", data[ifd : ifd + 2])[0]
+    second = struct.unpack("<I", data[ifd + 2 + 12 * count : ifd + 6 + 12 * count])[0]
+    n2 = struct.unpack("<H", data[second : second + 2])[0]
+    for k in range(n2):
+        e = second + 2 + 12 * k
+        tag, typ = struct.unpack("<HH", data[e : e + 4])
+        if tag == 256:
+            fmt = "<H" if typ == 3 else "<I"
+            data[e + 8 : e + 8 + struct.calcsize(fmt)] = struct.pack(fmt, 40_000)
+    (tmp_path / "pages.tif").write_bytes(bytes(data))
+    assert read_error(tmp_path / "pages.tif") == "image too large (40000 x 48)"

@@ -15,6 +15,7 @@ from typing import Any
 
 from desktop.core.readers.common import (
     MAX_PIXELS,
+    MAX_TOTAL_PIXELS,
     PERCENTILE_WINDOW,
     ReadError,
     Slice,
@@ -129,22 +130,40 @@ def _bmp_size(data: bytes) -> tuple[int, int]:
     return abs(w), abs(h)
 
 
-def _tiff_size(data: bytes) -> tuple[int, int]:
+#: most TIFF pages we read from one file
+MAX_TIFF_PAGES = 1000
+
+
+def tiff_pages(data: bytes) -> list[tuple[int, int]]:
+    """(width, height) of every page, from the IFD chain, without decoding."""
     end = "<" if data[:2] == b"II" else ">"
+    pages: list[tuple[int, int]] = []
+    seen: set[int] = set()
     try:
         (ifd,) = struct.unpack(end + "I", data[4:8])
-        (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
-        size: dict[int, int] = {}
-        for k in range(count):
-            e = ifd + 2 + 12 * k
-            tag, typ = struct.unpack(end + "HH", data[e : e + 4])
-            if tag in (256, 257):
-                fmt = end + ("H" if typ == 3 else "I")
-                off = e + 8
-                (size[tag],) = struct.unpack(fmt, data[off : off + struct.calcsize(fmt)])
-        return size[256], size[257]
+        while ifd and ifd not in seen and len(pages) <= MAX_TIFF_PAGES:
+            seen.add(ifd)
+            (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
+            size: dict[int, int] = {}
+            for k in range(count):
+                e = ifd + 2 + 12 * k
+                tag, typ = struct.unpack(end + "HH", data[e : e + 4])
+                if tag in (256, 257):
+                    fmt = end + ("H" if typ == 3 else "I")
+                    (size[tag],) = struct.unpack(fmt, data[e + 8 : e + 8 + struct.calcsize(fmt)])
+            pages.append((size[256], size[257]))
+            nxt = ifd + 2 + 12 * count
+            (ifd,) = struct.unpack(end + "I", data[nxt : nxt + 4])
     except (struct.error, KeyError):
-        raise ReadError("truncated or corrupt TIFF") from None
+        if not pages:
+            raise ReadError("truncated or corrupt TIFF") from None
+    if len(pages) > MAX_TIFF_PAGES:
+        raise ReadError(f"TIFF with too many pages (more than {MAX_TIFF_PAGES})")
+    return pages
+
+
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    return tiff_pages(data)[0]
 
 
 _SIZE = {
@@ -210,6 +229,12 @@ def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
     """Decode an image file's bytes; TIFF pages become frames 0, 1, ..."""
     w, h = header_size(data, fmt)
     check_size(w, h)
+    if fmt is ImageFormat.TIFF:
+        sizes = tiff_pages(data)
+        for pw, ph in sizes:
+            check_size(pw, ph)
+        if sum(pw * ph for pw, ph in sizes) > MAX_TOTAL_PIXELS:
+            raise ReadError(f"image too large ({len(sizes)} TIFF pages, {w} x {h} and more)")
     _check_complete(data, fmt)
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
