@@ -186,3 +186,21 @@ def test_multi_frame_preview_reads_the_file_once(qtbot, classifier, shared_dir, 
     assert window.preview.result.frame == 3
     assert window.preview.base is not None and window.preview.base.width() == 64
     assert len(calls) == 1  # the first row was shown as it arrived; the rest from the cache
+
+
+def test_heatmap_toggle_and_opacity(qtbot, window, image_folder) -> None:
+    fill(qtbot, window, [image_folder / "slice_02.png"])
+    pane = window.preview
+    assert pane.result is not None and pane.cam is not None
+    assert "not a segmentation" in pane.caption.text()
+    with_map = pane.composed()
+    pane.show_heatmap.setChecked(False)
+    assert pane.composed() == pane.base.convertToFormat(with_map.format())
+    assert not pane.opacity.isEnabled()
+    pane.show_heatmap.setChecked(True)
+    pane.opacity.setValue(100)
+    strong = pane.composed()
+    pane.opacity.setValue(10)
+    faint = pane.composed()
+    assert strong != faint != with_map
+    assert pane.view.image == faint  # what is on screen follows the slider
