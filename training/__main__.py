@@ -12,8 +12,12 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from training.dedup import Fingerprints, Pairs
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
@@ -72,7 +76,7 @@ def _index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fingerprint_and_pair(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _fingerprint_and_pair(args: argparse.Namespace) -> tuple[Fingerprints, Pairs, float]:
     from training.data import default_roots, index_roots
     from training.dedup import compute_fingerprints, similar_pairs
 
@@ -90,9 +94,10 @@ def _dedup(args: argparse.Namespace) -> int:
 
     fps, pairs, loose = _fingerprint_and_pair(args)
     for t in sorted({loose, args.threshold}):
-        ids = cluster(len(fps.records), pairs, t, fps.content_hash)
+        cl = cluster(len(fps.records), pairs, t, fps.content_hash, args.max_cluster)
         print(
-            f"threshold {t:.3f}: {max(ids, default=-1) + 1} clusters, sizes {size_histogram(ids)}"
+            f"threshold {t:.3f}: {max(cl.ids, default=-1) + 1} clusters, {cl.refused} pairs "
+            f"refused by the size cap, sizes {size_histogram(cl.ids)}"
         )
     return 0
 

@@ -110,7 +110,9 @@ def dihedral(thumbs: NDArray[np.float32]) -> NDArray[np.float32]:
 
 def vectors_of(thumbs: NDArray[np.float32]) -> NDArray[np.float32]:
     """Fingerprint vectors (N x D) of the thumbnails."""
-    return np.stack([fingerprint(t) for t in thumbs]) if len(thumbs) else np.zeros((0, 0))
+    if not len(thumbs):
+        return np.zeros((0, 0), np.float32)
+    return np.stack([fingerprint(t) for t in thumbs]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def detail(thumbs: NDArray[np.float32]) -> NDArray[np.float32]:
 
 
 def _dihedral_max(a: NDArray[np.float32], variants: NDArray[np.float32]) -> NDArray[np.float32]:
-    sim = a @ variants[0].T
+    sim: NDArray[np.float32] = a @ variants[0].T
     for k in range(1, len(variants)):
         np.maximum(sim, a @ variants[k].T, out=sim)
     return sim
@@ -246,7 +248,7 @@ def cluster(
 
 def size_histogram(cluster_ids: Sequence[int]) -> dict[str, int]:
     """How many clusters have each size, in bins 1, 2, 3, 4-5, 6-10, 11-20, 21-50, >50."""
-    sizes = np.bincount(np.asarray(cluster_ids, dtype=np.int64)) if cluster_ids else []
+    sizes = np.bincount(np.asarray(cluster_ids, dtype=np.int64)).tolist() if cluster_ids else []
     bins = [(1, 1), (2, 2), (3, 3), (4, 5), (6, 10), (11, 20), (21, 50), (51, 10**9)]
     out: dict[str, int] = {}
     for lo, hi in bins:

@@ -162,3 +162,13 @@ def test_committed_manifest_matches_shared_data() -> None:
         by_cluster[r.cluster].add(r.split)
     assert all(len(s) == 1 for s in by_cluster.values())
     assert not any(r.conflict and r.split is not Split.TRAIN for r in rows)
+
+
+def test_cli_index_and_dedup_report_counts(
+    tiny_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["index", "--data-root", str(tiny_root)]) == 0
+    assert "80 images" in capsys.readouterr().out
+    assert main(["dedup", "--data-root", str(tiny_root), "--threshold", "0.8"]) == 0
+    out = capsys.readouterr().out
+    assert "threshold 0.800: 40 clusters, 0 pairs refused" in out
