@@ -49,7 +49,7 @@ def cam_image(cam: NDArray[np.floating], opacity: float) -> QImage:
     v = np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float32)), 0.0, 1.0)
     idx = (v * 255).round().astype(np.uint8)
     rgb = _LUT[idx]
-    alpha = np.clip(opacity * (0.1 + 0.9 * v), 0.0, 1.0) * 255
+    alpha = np.clip(opacity * v, 0.0, 1.0) * 255  # no activation: no tint
     h, w = v.shape
     argb = np.empty((h, w, 4), dtype=np.uint8)  # little-endian ARGB32 = B, G, R, A bytes
     argb[..., 0] = rgb[..., 2]

@@ -121,7 +121,7 @@ class PreviewPane(QWidget):
         self.show_heatmap.setChecked(True)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(55)
+        self.opacity.setValue(60)
         self.opacity.setToolTip("Heat-map opacity")
         self.opacity.setMinimumWidth(60)
         self.opacity.setMaximumWidth(140)

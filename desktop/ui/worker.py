@@ -156,7 +156,7 @@ class ClassifyWorker(QRunnable):
         self.signals.progressed.emit(0, total)
         done_paths: set[str] = set()
         chunk: list[ResultRow] = []
-        last = time.monotonic()
+        last = float("-inf")  # the first result is shown at once, later ones in chunks
         current: str | None = None
         complete = False
         try:

@@ -204,3 +204,18 @@ def test_heatmap_toggle_and_opacity(qtbot, window, image_folder) -> None:
     faint = pane.composed()
     assert strong != faint != with_map
     assert pane.view.image == faint  # what is on screen follows the slider
+
+
+def test_closing_mid_run_stops_the_worker(qtbot, image_folder) -> None:
+    from tests.ui.test_worker import GatedPipeline
+
+    pipeline = GatedPipeline()
+    window = MainWindow(None, pipeline=pipeline)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.controller.rows_arrived, timeout=10_000):
+        window.classify([image_folder])
+        pipeline.gate.release(1)
+    assert window.controller.is_busy() and window.progress.isVisible()
+    window.close()  # cancels and waits; the fixture checks the pool is idle
+    assert len(pipeline.seen) == 1
