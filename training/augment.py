@@ -30,11 +30,11 @@ class AugmentConfig:
     contrast: tuple[float, float] = (0.75, 1.3)
     gamma: tuple[float, float] = (0.7, 1.5)
     p_blur: float = 0.25
-    blur_sigma: tuple[float, float] = (0.4, 1.5)
+    blur_sigma: tuple[float, float] = (0.4, 1.2)
     p_noise: float = 0.3
     noise_std: tuple[float, float] = (0.005, 0.04)
     p_lowres: float = 0.2
-    lowres_factor: tuple[float, float] = (0.3, 0.75)
+    lowres_factor: tuple[float, float] = (0.4, 0.8)
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> Tensor:

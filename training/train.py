@@ -67,11 +67,16 @@ def group_weights(cache: Cache, idx: np.ndarray) -> torch.Tensor:
     return torch.tensor([1.0 / counts[k] for k in keys], dtype=torch.double)
 
 
-def batch_input(images: Tensor, prep: Preprocessing, g: torch.Generator | None) -> Tensor:
+MEMORY_FORMAT = {True: torch.channels_last, False: torch.contiguous_format}
+
+
+def batch_input(
+    images: Tensor, prep: Preprocessing, g: torch.Generator | None, channels_last: bool = True
+) -> Tensor:
     x = to_float(images)
     if g is not None:
         x = augment(x, g)
-    return normalise(x, prep).contiguous(memory_format=torch.channels_last)
+    return normalise(x, prep).contiguous(memory_format=MEMORY_FORMAT[channels_last])
 
 
 def train_one_epoch(
@@ -94,7 +99,7 @@ def train_one_epoch(
     bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=args.quiet)
     for b in bar:
         idx = torch.tensor(b)
-        x = batch_input(cache_images[idx], prep, gen)
+        x = batch_input(cache_images[idx], prep, gen, args.channels_last)
         y = labels[idx]
         logits = model(x)
         loss = partial_label_loss(logits, y, args.label_smoothing)
@@ -190,7 +195,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"{args.kd_teacher}: {len(teacher)} rows, cache has {len(images)}")
 
     model = create_model(args.arch, len(CLASS_NAMES), args.init)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=MEMORY_FORMAT[args.channels_last])
     optimizer = torch.optim.AdamW(param_groups(model, args.wd), lr=args.lr)
     steps_per_epoch = math.ceil(len(train_idx) / args.batch_size)
     if args.steps_per_epoch:
@@ -215,12 +220,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             [int(train_idx[i]) for i in b]
             for b in BatchSampler(sampler, args.batch_size, drop_last=True)
         ][:steps_per_epoch]
-        t0 = time.perf_counter()
-        row: dict[str, Any] = {"epoch": epoch}
+        t0, c0 = time.perf_counter(), time.process_time()
+        row: dict[str, Any] = {"epoch": epoch, "steps": len(batches)}
         row |= train_one_epoch(
             model, optimizer, scheduler, images, labels, batches, prep, args, epoch, gen, teacher
         )
         row["train_seconds"] = time.perf_counter() - t0
+        row["train_cpu_seconds"] = time.process_time() - c0  # all threads; load-independent
         row |= {
             f"val_{k}": v
             for k, v in evaluate(model, images[val_idx], labels[val_idx], prep).items()
@@ -302,6 +308,7 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--kd-T", type=float, default=2.0)
     p.add_argument("--steps-per-epoch", type=int, default=0, help="cap (0 = full epoch)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
     return p
 
 
