@@ -201,13 +201,18 @@ class MainWindow(QMainWindow):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if _local_paths(event.mimeData()):
             event.acceptProposedAction()
+            self.table.set_drop_active(True)
         else:
             event.ignore()
+
+    def dragLeaveEvent(self, event: Any) -> None:
+        self.table.set_drop_active(False)
 
     def dragMoveEvent(self, event: Any) -> None:
         event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
+        self.table.set_drop_active(False)
         paths = _local_paths(event.mimeData())
         if not paths:
             event.ignore()

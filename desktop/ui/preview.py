@@ -130,7 +130,8 @@ class PreviewPane(QWidget):
         self.save_button.setToolTip("Save the slice with the heat map as PNG")
         controls = QHBoxLayout()
         controls.addWidget(self.show_heatmap)
-        controls.addWidget(QLabel("Opacity"))
+        self.opacity_label = QLabel("Opacity")
+        controls.addWidget(self.opacity_label)
         controls.addWidget(self.opacity, 1)
         controls.addStretch(0)
         controls.addWidget(self.save_button)
@@ -263,6 +264,7 @@ class PreviewPane(QWidget):
         for w in (self.show_heatmap, self.opacity, self.colour_bar, self.save_button):
             w.setEnabled(has_cam)
         self.opacity.setEnabled(has_cam and self.show_heatmap.isChecked())
+        self.opacity_label.setEnabled(self.opacity.isEnabled())
 
     # -- saving ---------------------------------------------------------------------------
     def default_heatmap_path(self) -> Path | None:

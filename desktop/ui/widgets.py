@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt, Signal
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtGui import QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -55,6 +55,8 @@ class ResultsTable(QTableView):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.empty_hint = EMPTY_HINT
+        #: True while files are dragged over the window (the table shows a drop frame)
+        self.drop_active = False
         self.setSortingEnabled(True)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -84,14 +86,24 @@ class ResultsTable(QTableView):
         for col, width in WIDTHS.items():
             self.setColumnWidth(col, width)
 
+    def set_drop_active(self, active: bool) -> None:
+        self.drop_active = active
+        self.viewport().update()
+
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
+        p = QPainter(self.viewport())
+        if self.drop_active:
+            pen = QPen(self.palette().highlight().color(), 3, Qt.PenStyle.DashLine)
+            p.setPen(pen)
+            p.drawRoundedRect(self.viewport().rect().adjusted(4, 4, -4, -4), 8, 8)
         model = self.model()
         if model is not None and model.rowCount() > 0:
             return
         filtered = getattr(model, "is_filtered", lambda: False)()
         text = "No rows match the filters" if filtered else self.empty_hint
-        p = QPainter(self.viewport())
+        if self.drop_active:
+            text = "Drop to classify"
         p.setPen(self.palette().placeholderText().color())
         f = p.font()
         f.setPointSizeF(f.pointSizeF() * 1.4)

@@ -40,12 +40,12 @@ def drop(window: MainWindow, paths: list[Path]) -> None:
     except TypeError:
         enter = QDragEnterEvent(pos.toPoint(), actions, mime, buttons, mods)
     QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
+    assert enter.isAccepted() and window.table.drop_active  # the drop frame shows
     event = QDropEvent(
         pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(window, event)
-    assert event.isAccepted()
+    assert event.isAccepted() and not window.table.drop_active
 
 
 def fill(qtbot, window: MainWindow, paths: list[Path]) -> None:
