@@ -57,6 +57,8 @@ def test_notice_always_visible(window: MainWindow) -> None:
     assert window.notice.isVisible()
     assert "Research use only" in window.notice.text()
     assert "not for diagnostic use" in NOTICE_LINE
+    # the full notice (resources/notice.txt) is one hover away
+    assert "not a medical device" in window.notice.toolTip()
 
 
 def test_dropping_a_folder_fills_rows(qtbot, window: MainWindow, image_folder: Path) -> None:
