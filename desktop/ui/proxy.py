@@ -13,9 +13,9 @@ from desktop.ui.results_model import Column, ResultRole, ResultsModel, SortRole
 class ResultsProxy(QSortFilterProxyModel):
     """Sorts by :data:`SortRole` (numbers as numbers) and filters rows.
 
-    The class filter matches the model's call (an uncertain row's best guess counts,
-    combine with the status filter to see only firm calls); the text filter matches
-    file name, folder and message, case-insensitively.
+    The class filter matches firm calls only ("uncertain" is not a class); with the
+    status filter set to uncertain it matches the best guess of uncertain rows instead.
+    The text filter matches file name, folder and message, case-insensitively.
     """
 
     def __init__(self, parent: Any = None) -> None:
@@ -54,10 +54,10 @@ class ResultsProxy(QSortFilterProxyModel):
         r: SliceResult = row.result
         if self._status is not None and r.status is not self._status:
             return False
-        if self._class is not None and (
-            r.predicted_class != self._class or r.status not in (Status.OK, Status.UNCERTAIN)
-        ):
-            return False
+        if self._class is not None:
+            wanted = Status.UNCERTAIN if self._status is Status.UNCERTAIN else Status.OK
+            if r.predicted_class != self._class or r.status is not wanted:
+                return False
         if self._text:
             hay = f"{row.file_name}\n{row.folder}\n{r.message}".lower()
             if self._text not in hay:

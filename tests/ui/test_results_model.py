@@ -118,8 +118,10 @@ def test_filters_by_class_status_and_text():
         "f.png",
         "f.png",
     ]
-    proxy.set_class_filter("glioma")  # the firm call and the uncertain best guess
-    assert proxy.rowCount() == 2
+    proxy.set_class_filter("glioma")  # firm calls only: uncertain is not a class
+    assert [proxy.index(r, Column.FILE).data() for r in range(proxy.rowCount())] == ["a.png"]
+    proxy.set_status_filter(Status.UNCERTAIN)  # ... unless uncertain rows are asked for
+    assert [proxy.index(r, Column.FILE).data() for r in range(proxy.rowCount())] == ["c.png"]
     proxy.set_status_filter(Status.OK)
     assert [proxy.index(r, Column.FILE).data() for r in range(proxy.rowCount())] == ["a.png"]
     proxy.set_class_filter(None)
