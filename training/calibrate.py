@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,18 +27,20 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm import tqdm
 
-from desktop.core.model_spec import CLASS_NAMES, Preprocessing
+from desktop.core.model_spec import Preprocessing
 from desktop.core.preprocess import normalise, to_batch
 from training.inputs import (
     ManifestRow,
     iter_batches,
     load_checkpoint,
+    prefetch,
     read_grey,
     read_manifest,
 )
 from training.ood import MahalanobisScorer, head_outputs
 from training.probes import all_probes
 
+log = logging.getLogger(__name__)
 ECE_BINS = 15
 
 
@@ -58,7 +62,7 @@ def nll(logits: NDArray[np.floating], labels: NDArray[np.integer], temperature: 
 def fit_temperature(
     logits: NDArray[np.floating],
     labels: NDArray[np.integer],
-    bounds: tuple[float, float] = (0.05, 20.0),
+    bounds: tuple[float, float] = (0.01, 100.0),
     tol: float = 1e-5,
 ) -> float:
     """The temperature minimising validation NLL (golden-section search on log T)."""
@@ -187,8 +191,65 @@ class Collected:
     rows: tuple[ManifestRow, ...]
 
 
+Runner = Callable[[NDArray[np.float32]], tuple[NDArray[np.float32], NDArray[np.float32]]]
+
+
+class _LogitsAndPooled(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, pooled, _ = head_outputs(self.model, x)
+        return logits, pooled
+
+
+def feature_runner(model: nn.Module, prep: Preprocessing) -> Runner:
+    """x -> (logits, pooled) through onnxruntime (about 3x eager PyTorch on 2 cores).
+
+    Falls back to PyTorch if the temporary export fails.
+    """
+    from training.export import session, torch_export
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "features.onnx"
+            x = torch.zeros(2, prep.channels, prep.input_size, prep.input_size)
+            torch_export(_LogitsAndPooled(model), x, path, ["logits", "pooled"])
+            sess = session(path)
+    except Exception as exc:  # noqa: BLE001 - any export failure: use PyTorch instead
+        log.warning("feature export failed (%s); computing features with PyTorch", exc)
+
+        def run_torch(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+            with torch.inference_mode():
+                lg, pl, _ = head_outputs(model, torch.from_numpy(x))
+            return lg.numpy(), pl.numpy()
+
+        return run_torch
+
+    def run_ort(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        lg, pl = sess.run(None, {"image": x})
+        return lg, pl
+
+    return run_ort
+
+
+def _gather(
+    runner: Runner, batches: Iterable[tuple[Any, NDArray[np.float32]]], total: int, desc: str
+) -> tuple[list[Any], NDArray[np.float32], NDArray[np.float32]]:
+    keys, logits, pooled = [], [], []
+    for key, x in tqdm(prefetch(batches), total=total, desc=desc, leave=False):
+        lg, pl = runner(x)
+        keys.extend(key)
+        logits.append(lg)
+        pooled.append(pl)
+    if not logits:
+        raise SystemExit(f"no {desc} image could be read")
+    return keys, np.concatenate(logits), np.concatenate(pooled)
+
+
 def collect(
-    model: nn.Module,
+    runner: Runner,
     rows: Sequence[ManifestRow],
     data_root: Path,
     prep: Preprocessing,
@@ -196,42 +257,30 @@ def collect(
     desc: str = "",
 ) -> Collected:
     """Logits and pooled features of every readable row, through the app's preprocessing."""
-    logits, pooled, kept = [], [], []
     batches = iter_batches(rows, data_root, prep, batch_size)
-    with torch.inference_mode():
-        for chunk, x in tqdm(batches, total=-(-len(rows) // batch_size), desc=desc, leave=False):
-            lg, pl, _ = head_outputs(model, torch.from_numpy(x))
-            logits.append(lg.numpy())
-            pooled.append(pl.numpy())
-            kept.extend(chunk)
-    k, f = len(CLASS_NAMES), model.classifier_linear.in_features
-    return Collected(
-        np.concatenate(logits) if logits else np.zeros((0, k), np.float32),
-        np.concatenate(pooled) if pooled else np.zeros((0, f), np.float32),
-        np.array([r.label_index for r in kept], dtype=np.int64),
-        tuple(kept),
-    )
+    kept, logits, pooled = _gather(runner, batches, -(-len(rows) // batch_size), desc)
+    labels = np.array([r.label_index for r in kept], dtype=np.int64)
+    return Collected(logits, pooled, labels, tuple(kept))
 
 
 def collect_cached(
-    model: nn.Module, args: argparse.Namespace, prep: Preprocessing, paths: set[str]
+    runner: Runner, args: argparse.Namespace, prep: Preprocessing, paths: set[str]
 ) -> Collected:
     """Like :func:`collect` for the rows in ``paths``, from ``training.cache`` images."""
     from training.cache import load_cache
 
     cache = load_cache(args.manifest, args.data_root, args.cache, prep.input_size)
     idx = [i for i, p in enumerate(cache.paths) if p in paths]
-    logits, pooled = [], []
-    with torch.inference_mode():
-        for s in tqdm(range(0, len(idx), args.batch_size), desc="training", leave=False):
-            imgs = cache.images[idx[s : s + args.batch_size]].astype(np.float32) / 255.0
-            x = torch.from_numpy(np.stack([normalise(g, prep) for g in imgs]))
-            lg, pl, _ = head_outputs(model, x)
-            logits.append(lg.numpy())
-            pooled.append(pl.numpy())
-    return Collected(
-        np.concatenate(logits), np.concatenate(pooled), cache.labels[idx].astype(np.int64), ()
-    )
+    bs = args.batch_size
+
+    def batches() -> Iterator[tuple[list[int], NDArray[np.float32]]]:
+        for s in range(0, len(idx), bs):
+            part = idx[s : s + bs]
+            imgs = cache.images[part].astype(np.float32) / 255.0
+            yield part, np.stack([normalise(g, prep) for g in imgs])
+
+    kept, logits, pooled = _gather(runner, batches(), -(-len(idx) // bs), "training (cache)")
+    return Collected(logits, pooled, cache.labels[kept].astype(np.int64), ())
 
 
 def probe_scores(
@@ -261,11 +310,12 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
         train_rows = [train_rows[i] for i in pick]
     if not val_rows or not train_rows:
         raise SystemExit(f"manifest {args.manifest} has no validation or training rows")
-    val = collect(model, val_rows, args.data_root, prep, args.batch_size, "validation")
+    runner = feature_runner(model, prep)
+    val = collect(runner, val_rows, args.data_root, prep, args.batch_size, "validation")
     if args.cache is not None:  # training features from the decode cache (faster)
-        train = collect_cached(model, args, prep, {r.path for r in train_rows})
+        train = collect_cached(runner, args, prep, {r.path for r in train_rows})
     else:
-        train = collect(model, train_rows, args.data_root, prep, args.batch_size, "training")
+        train = collect(runner, train_rows, args.data_root, prep, args.batch_size, "training")
     lab = val.labels >= 0
     logits, labels = val.logits[lab], val.labels[lab]
     temperature = fit_temperature(logits, labels)

@@ -101,28 +101,29 @@ def export_onnx(
     p = spec.preprocessing
     wrapper = wrapper.eval()
     x = torch.rand(2, p.channels, p.input_size, p.input_size) * 2 - 1
-    out = Path(out)
+    torch_export(wrapper, x, Path(out), [OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD], opset)
+    return write_spec(out, spec)
+
+
+def torch_export(
+    module: nn.Module, x: torch.Tensor, out: Path, outputs: list[str], opset: int = OPSET
+) -> None:
+    """TorchScript-based export: input ``image``, every input/output with a dynamic batch."""
     out.parent.mkdir(parents=True, exist_ok=True)
     batch = {0: "batch"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         torch.onnx.export(
-            wrapper,
+            module.eval(),
             (x,),
             str(out),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD],
-            dynamic_axes={
-                INPUT_NAME: batch,
-                OUTPUT_LOGITS: batch,
-                OUTPUT_CAM: batch,
-                OUTPUT_OOD: batch,
-            },
+            output_names=outputs,
+            dynamic_axes={name: batch for name in [INPUT_NAME, *outputs]},
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
         )
-    return write_spec(out, spec)
 
 
 def write_spec(path: Path, spec: ModelSpec) -> onnx.ModelProto:

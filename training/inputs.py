@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -23,6 +25,7 @@ from desktop.core.model_spec import CLASS_NAMES, Preprocessing
 from desktop.core.preprocess import to_batch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: the partial label ("a tumour of unknown type"); never a network class
 PARTIAL_TUMOR = "tumor"
@@ -108,6 +111,31 @@ def iter_batches(
                 slices.append(g)
         if chunk:
             yield chunk, to_batch(slices, prep)
+
+
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Yield ``items`` while a worker thread produces the next ``depth`` of them.
+
+    Decoding (OpenCV, NumPy) releases the GIL, so it overlaps with onnxruntime.
+    """
+    q: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+
+    def work() -> None:
+        try:
+            for it in items:
+                q.put((True, it))
+            q.put((False, None))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put((False, exc))
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        ok, it = q.get()
+        if not ok:
+            if it is not None:
+                raise it
+            return
+        yield it
 
 
 def load_checkpoint(path: Path) -> tuple[Any, Preprocessing, dict[str, Any]]:
