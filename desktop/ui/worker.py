@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Signal
 from PySide6.QtGui import QImage
 
-from desktop.core.discovery import Discovery
+from desktop.core.discovery import Discovery, path_key
 from desktop.core.discovery import discover as core_discover
 from desktop.core.results import SliceResult
 from desktop.ui.results_model import ResultRow
@@ -28,10 +28,6 @@ class PipelineLike(Protocol):
     def run(
         self, files: Iterable[Path], cancel: Callable[[], bool] = ...
     ) -> Iterator[SliceResult]: ...
-
-
-def _key(path: str | Path) -> str:
-    return str(Path(path).resolve())
 
 
 class SeenFiles:
@@ -48,7 +44,7 @@ class SeenFiles:
         out: list[Path] = []
         with self._lock:
             for f in files:
-                k = _key(f)
+                k = path_key(f)
                 if k not in self._seen:
                     self._seen.add(k)
                     self._key_of[str(f)] = k
@@ -60,11 +56,11 @@ class SeenFiles:
         with self._lock:
             for f in files:
                 k = self._key_of.pop(str(f), None)
-                self._seen.discard(k if k is not None else _key(f))
+                self._seen.discard(k if k is not None else path_key(f))
 
     def __contains__(self, path: object) -> bool:
         with self._lock:
-            return isinstance(path, str | Path) and _key(path) in self._seen
+            return isinstance(path, str | Path) and path_key(path) in self._seen
 
     def __len__(self) -> int:
         with self._lock:
