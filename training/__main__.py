@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 if TYPE_CHECKING:
-    from training.dedup import Fingerprints, Pairs
+    from training.dedup import Clusters, Fingerprints, Pairs
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
@@ -32,7 +32,13 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _dedup_args(p: argparse.ArgumentParser) -> None:
-    from training.dedup import DEFAULT_MAX_CLUSTER, DEFAULT_SIZE, DEFAULT_THRESHOLD
+    from training.dedup import (
+        DEFAULT_MAX_CLUSTER,
+        DEFAULT_SIZE,
+        DEFAULT_SOFT_MAX_CLUSTER,
+        DEFAULT_SOFT_THRESHOLD,
+        DEFAULT_THRESHOLD,
+    )
 
     _data_args(p)
     p.add_argument(
@@ -42,10 +48,18 @@ def _dedup_args(p: argparse.ArgumentParser) -> None:
         help=f"near-duplicate similarity threshold (default {DEFAULT_THRESHOLD})",
     )
     p.add_argument(
+        "--soft",
+        type=float,
+        default=DEFAULT_SOFT_THRESHOLD,
+        help="pairs in [soft, threshold) join clusters unless labels contradict or the "
+        f"cluster would exceed --soft-max-cluster (default {DEFAULT_SOFT_THRESHOLD})",
+    )
+    p.add_argument("--soft-max-cluster", type=int, default=DEFAULT_SOFT_MAX_CLUSTER)
+    p.add_argument(
         "--loose",
         type=float,
         default=None,
-        help="looser threshold reported in the leakage audit (default threshold-0.06)",
+        help="extra, looser threshold reported in the leakage audit (default soft-0.02)",
     )
     p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="fingerprint size in pixels")
     p.add_argument(
@@ -83,58 +97,68 @@ def _fingerprint_and_pair(args: argparse.Namespace) -> tuple[Fingerprints, Pairs
     records = index_roots(default_roots(args.data_root))
     with tqdm(total=len(records), desc="decode", unit="img") as bar:
         fps = compute_fingerprints(records, size=args.size, progress=bar.update)
-    loose = args.loose if args.loose is not None else args.threshold - 0.06
+    loose = args.loose if args.loose is not None else args.soft - 0.02
+    floor = min(loose, args.soft, args.threshold)
     with tqdm(total=len(fps.records), desc="compare", unit="img") as bar:
-        pairs = similar_pairs(fps.thumbs, floor=min(loose, args.threshold), progress=bar.update)
+        pairs = similar_pairs(fps.thumbs, floor=floor, progress=bar.update)
     return fps, pairs, loose
 
 
-def _dedup(args: argparse.Namespace) -> int:
-    from training.dedup import cluster, size_histogram
+def _clusters(args: argparse.Namespace, fps: Fingerprints, pairs: Pairs) -> tuple[Clusters, ...]:
+    """(hard clusters at --threshold, after the guarded soft merges)."""
+    from training.dedup import cluster, soft_merge
 
-    fps, pairs, loose = _fingerprint_and_pair(args)
-    for t in sorted({loose, args.threshold}):
-        cl = cluster(len(fps.records), pairs, t, fps.content_hash, args.max_cluster)
+    hard = cluster(len(fps.records), pairs, args.threshold, fps.content_hash, args.max_cluster)
+    labels = [r.label for r in fps.records]
+    soft = soft_merge(hard, pairs, args.soft, args.threshold, labels, args.soft_max_cluster)
+    return hard, soft
+
+
+def _dedup(args: argparse.Namespace) -> int:
+    from training.dedup import size_histogram
+
+    fps, pairs, _ = _fingerprint_and_pair(args)
+    hard, soft = _clusters(args, fps, pairs)
+    for name, cl in (("threshold", hard), ("soft merges", soft)):
         print(
-            f"threshold {t:.3f}: {max(cl.ids, default=-1) + 1} clusters, {cl.refused} pairs "
-            f"refused by the size cap, sizes {size_histogram(cl.ids)}"
+            f"{name}: {max(cl.ids, default=-1) + 1} clusters, {cl.refused} pairs refused, "
+            f"sizes {size_histogram(cl.ids)}"
         )
     return 0
 
 
 def _split(args: argparse.Namespace) -> int:
     from training.data import file_sha256
-    from training.dedup import cluster
     from training.split import assign_splits, build_audit, write_manifest
 
     fps, pairs, loose = _fingerprint_and_pair(args)
-    cl = cluster(len(fps.records), pairs, args.threshold, fps.content_hash, args.max_cluster)
-    ids = cl.ids
+    hard, soft = _clusters(args, fps, pairs)
+    ids = soft.ids
     splits, conflicts = assign_splits(fps.records, ids, seed=args.seed)
     sha = [file_sha256(r.path) for r in tqdm(fps.records, desc="sha256", unit="img")]
     args.out.mkdir(parents=True, exist_ok=True)
     write_manifest(
         args.out / "manifest.csv", fps.records, ids, splits, sha, fps.content_hash, conflicts
     )
-    audit = build_audit(
-        fps.records,
-        ids,
-        splits,
-        conflicts,
-        pairs,
-        args.threshold,
-        loose,
-        fps.dropped,
-        seed=args.seed,
+    settings = {
+        "threshold": args.threshold,
+        "soft_threshold": args.soft,
+        "loose_threshold": loose,
+        "max_cluster": args.max_cluster,
+        "soft_max_cluster": args.soft_max_cluster,
+        "fingerprint_size": args.size,
+        "seed": args.seed,
+        "pairs_refused_by_size_cap": hard.refused,
+        "soft_pairs_refused": soft.refused,
+        "clusters_at_threshold": max(hard.ids, default=-1) + 1,
+    }
+    thresholds = sorted({args.threshold, args.soft, loose}, reverse=True)
+    audit = settings | build_audit(
+        fps.records, ids, splits, conflicts, pairs, thresholds, fps.dropped
     )
-    audit["fingerprint_size"] = args.size
-    audit["max_cluster"] = args.max_cluster
-    audit["pairs_refused_by_size_cap"] = cl.refused
     (args.out / "audit.json").write_text(json.dumps(audit, indent=1) + "\n", encoding="utf-8")
-    print(
-        f"{len(fps.records)} images, {audit['clusters']} clusters, "
-        f"{len(conflicts)} conflicting; leakage {audit['leakage']}"
-    )
+    print(f"{len(fps.records)} images, {audit['clusters']} clusters, {len(conflicts)} conflicting")
+    print(f"leakage: {json.dumps(audit['leakage'])}")
     print(f"wrote {args.out / 'manifest.csv'} and {args.out / 'audit.json'}")
     return 0
 

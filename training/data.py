@@ -71,6 +71,17 @@ FOLDER_LABELS: dict[str, Label] = {
 }
 
 
+def labels_conflict(labels: Iterable[Label]) -> bool:
+    """True if the labels cannot all be right: no_tumor with a tumour, or 2 tumour types.
+
+    The partial TUMOR label agrees with every specific tumour type.
+    """
+    s = set(labels)
+    if Label.NO_TUMOR in s and len(s) > 1:
+        return True
+    return len({x for x in s if x.is_specific and x is not Label.NO_TUMOR}) > 1
+
+
 def label_for_folder(name: str) -> Label | None:
     """The label a class folder name stands for (case-insensitive), or None."""
     return FOLDER_LABELS.get(name.strip().lower())

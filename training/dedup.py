@@ -35,12 +35,14 @@ from numpy.typing import NDArray
 
 from desktop.core.model_spec import Preprocessing
 from desktop.core.preprocess import as_unit_float, foreground_box
-from training.data import Record, pixel_hash, read_grey
+from training.data import Label, Record, labels_conflict, pixel_hash, read_grey
 
 DEFAULT_SIZE = 32
 DEFAULT_THRESHOLD = 0.80
 LOW_PASS_MARGIN = 0.10
 DEFAULT_MAX_CLUSTER = 150
+DEFAULT_SOFT_THRESHOLD = 0.72
+DEFAULT_SOFT_MAX_CLUSTER = 60
 Progress = Callable[[int], None]
 
 
@@ -243,6 +245,46 @@ def cluster(
             refused += 1
             continue
         uf.union(ra, rb)
+    return Clusters(uf.labels(), refused)
+
+
+def soft_merge(
+    clusters: Clusters,
+    pairs: Pairs,
+    low: float,
+    high: float,
+    labels: Sequence[Label],
+    max_size: int = DEFAULT_SOFT_MAX_CLUSTER,
+) -> Clusters:
+    """Also join clusters linked by a pair in ``[low, high)``, strongest first, unless the
+    join would mix contradictory labels (then they are different patients or label noise
+    we cannot place) or exceed ``max_size``. ``refused`` counts the refused pairs.
+
+    In that band copies and adjacent slices are mixed with look-alikes of other patients,
+    so the joins are guarded; pairs >= ``high`` were joined unconditionally by
+    :func:`cluster`.
+    """
+    n = len(clusters.ids)
+    uf = UnionFind(n)
+    first: dict[int, int] = {}
+    for idx, c in enumerate(clusters.ids):
+        uf.union(first.setdefault(c, idx), idx)
+    label_sets: dict[int, set[Label]] = {}
+    for idx in range(n):
+        label_sets.setdefault(uf.find(idx), set()).add(labels[idx])
+    band = np.flatnonzero((pairs.sim >= low) & (pairs.sim < high))
+    order = band[np.argsort(-pairs.sim[band], kind="stable")]
+    refused = 0
+    for a, b in zip(pairs.i[order].tolist(), pairs.j[order].tolist(), strict=True):
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            continue
+        merged = label_sets[ra] | label_sets[rb]
+        if uf.size[ra] + uf.size[rb] > max_size or labels_conflict(merged):
+            refused += 1  # (joining onto a cluster with label noise would spread it too)
+            continue
+        uf.union(ra, rb)
+        label_sets[uf.find(ra)] = merged
     return Clusters(uf.labels(), refused)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import Label, Record, file_sha256
+from training.data import Label, Record, file_sha256, labels_conflict
 from training.dedup import Pairs, size_histogram
 
 COLUMNS = (
@@ -43,6 +43,7 @@ COLUMNS = (
     "conflict",
 )
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
+__all__ = ["labels_conflict"]  # re-exported: defined in training.data
 
 
 class Split(str, Enum):
@@ -65,14 +66,6 @@ class ManifestRecord:
     sha256: str
     content_hash: str
     conflict: bool = False
-
-
-def labels_conflict(labels: Sequence[Label]) -> bool:
-    """True if the labels cannot all be right: no_tumor with a tumour, or 2 tumour types."""
-    s = set(labels)
-    if Label.NO_TUMOR in s and len(s) > 1:
-        return True
-    return len({x for x in s if x.is_specific and x is not Label.NO_TUMOR}) > 1
 
 
 def cluster_label(labels: Sequence[Label]) -> Label:
@@ -197,8 +190,14 @@ def verify_files(
     return bad
 
 
-def leakage(pairs: Pairs, splits: Sequence[Split], threshold: float) -> dict[str, object]:
-    """Near-duplicate pairs at or above ``threshold`` whose two slices are in different splits."""
+def leakage(
+    pairs: Pairs, splits: Sequence[Split], threshold: float, labels: Sequence[Label] = ()
+) -> dict[str, object]:
+    """Near-duplicate pairs at or above ``threshold`` whose two slices are in different splits.
+
+    With ``labels``, crossing pairs are also counted by whether their labels contradict
+    (look-alikes of different patients, or label noise) or agree (possible leakage).
+    """
     keep = pairs.sim >= threshold
     s = np.asarray([x.value for x in splits])
     a, b = pairs.i[keep], pairs.j[keep]
@@ -207,14 +206,21 @@ def leakage(pairs: Pairs, splits: Sequence[Split], threshold: float) -> dict[str
     for x, y in zip(s[a][cross].tolist(), s[b][cross].tolist(), strict=True):
         kinds["-".join(sorted((x, y)))] += 1
     test_idx = set(np.flatnonzero(s == Split.TEST.value).tolist())
-    touched = {int(i) for i, j in zip(a[cross], b[cross], strict=True) for i in (i, j)}
-    return {
+    ca, cb = a[cross].tolist(), b[cross].tolist()
+    out: dict[str, object] = {
         "threshold": round(float(threshold), 4),
         "pairs": int(keep.sum()),
         "crossing_pairs": int(cross.sum()),
         "crossing_by_splits": dict(sorted(kinds.items())),
-        "test_images_with_a_crossing_pair": len(touched & test_idx),
+        "test_images_with_a_crossing_pair": len(({*ca} | {*cb}) & test_idx),
     }
+    if labels:
+        bad = [labels_conflict((labels[i], labels[j])) for i, j in zip(ca, cb, strict=True)]
+        agree = {i for i, j, x in zip(ca, cb, bad, strict=True) for i in (i, j) if not x}
+        out["crossing_pairs_with_contradicting_labels"] = int(sum(bad))
+        out["crossing_pairs_with_agreeing_labels"] = len(bad) - int(sum(bad))
+        out["test_images_with_a_crossing_pair_of_agreeing_labels"] = len(agree & test_idx)
+    return out
 
 
 def overlaps(records: Sequence[Record], cluster_ids: Sequence[int]) -> dict[str, str]:
@@ -242,10 +248,8 @@ def build_audit(
     splits: Sequence[Split],
     conflicts: set[int],
     pairs: Pairs,
-    threshold: float,
-    loose: float,
+    leak_thresholds: Sequence[float],
     dropped: Sequence[Record] = (),
-    seed: int = 0,
     max_listed: int = 40,
 ) -> dict[str, object]:
     """The small JSON audit written next to the manifest."""
@@ -265,9 +269,8 @@ def build_audit(
 
     biggest = [int(c) for c in np.argsort(-sizes, kind="stable")[:10]]
     conflict_list = sorted(conflicts, key=lambda c: -len(members[c]))
+    labels = [r.label for r in records]
     return {
-        "threshold": threshold,
-        "seed": seed,
         "images": len(records),
         "dropped_unreadable": [r.rel_path for r in dropped],
         "clusters": int(len(sizes)),
@@ -283,6 +286,6 @@ def build_audit(
                 for c in conflict_list[:max_listed]
             ],
         },
-        "leakage": [leakage(pairs, splits, threshold), leakage(pairs, splits, loose)],
+        "leakage": [leakage(pairs, splits, t, labels) for t in leak_thresholds],
         "overlaps": overlaps(records, cluster_ids),
     }

@@ -16,6 +16,7 @@ from training.dedup import (
     compute_fingerprints,
     similar_pairs,
     size_histogram,
+    soft_merge,
     thumbnail,
 )
 
@@ -124,6 +125,43 @@ def test_identical_pixels_always_cluster_and_the_size_cap_stops_chains() -> None
         "21-50": 0,
         ">50": 0,
     }
+
+
+def test_soft_merges_respect_labels_and_size() -> None:
+    g, m, n_, t = Label.GLIOMA, Label.MENINGIOMA, Label.NO_TUMOR, Label.TUMOR
+    labels = [g, g, t, m, n_, g, g]
+    hard = cluster(
+        7,
+        Pairs(*(np.array([0]), np.array([1]), np.array([0.9])), 0.8, np.zeros(7, np.float32)),
+        0.8,
+    )
+    band = Pairs(
+        np.array([1, 1, 1, 0, 5]),
+        np.array([2, 3, 4, 5, 6]),
+        np.array([0.79, 0.78, 0.77, 0.76, 0.75]),
+        0.7,
+        np.zeros(7, np.float32),
+    )
+    soft = soft_merge(hard, band, 0.72, 0.8, labels, max_size=4)
+    ids = soft.ids
+    assert ids[0] == ids[1] == ids[2]  # tumor (partial) agrees with glioma
+    assert ids[3] != ids[0] and ids[4] != ids[0]  # meningioma / no_tumor: refused
+    assert ids[5] == ids[0] and ids[6] != ids[0]  # the size cap of 4 stops the chain
+    assert soft.refused == 3
+    assert (
+        soft_merge(hard, band, 0.78, 0.8, labels).ids
+        == cluster(
+            7,
+            Pairs(
+                np.array([0, 1]),
+                np.array([1, 2]),
+                np.array([0.9, 0.8]),
+                0.8,
+                np.zeros(7, np.float32),
+            ),
+            0.8,
+        ).ids
+    )  # only the band [low, high) is used
 
 
 def test_records_keep_labels_through_fingerprinting(crafted: list[Record]) -> None:
