@@ -10,6 +10,7 @@ exported model. The result is one JSON-able dict (``models/report.json``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ from training.inputs import ManifestRow, file_sha256, read_grey, read_manifest
 from training.metrics import cluster_ids, confusion, metrics_with_ci
 from training.probes import all_probes
 
+log = logging.getLogger(__name__)
 SOURCES = ("sartaj", "figshare", "br35h")
 
 
@@ -196,6 +198,10 @@ def evaluate_model(
     t0 = time.time()
     spec = read_spec(onnx_path)
     manifest = read_manifest(manifest_path)
+    manifest_sha = file_sha256(Path(manifest_path))
+    trained_on = (spec.provenance.get("manifest") or {}).get("sha256")
+    if trained_on not in (None, manifest_sha):
+        log.warning("%s is not the manifest the model was exported with", manifest_path)
     is_sartaj_testing = [r.source == "sartaj" and r.subset == "Testing" for r in manifest]
     wanted = [
         r for r, st in zip(manifest, is_sartaj_testing, strict=True) if r.split == "test" or st
@@ -228,7 +234,11 @@ def evaluate_model(
             "validation_calibration": spec.provenance.get("calibration"),
             "training_data": spec.provenance.get("training_data"),
         },
-        "manifest": {"file": Path(manifest_path).name, "sha256": file_sha256(Path(manifest_path))},
+        "manifest": {
+            "file": Path(manifest_path).name,
+            "sha256": manifest_sha,
+            "same_as_training": trained_on in (None, manifest_sha),
+        },
         "n_unreadable": len(wanted) - len(pred.rows),
         "test": summarise(test, spec, n_boot, seed),
         "by_source": {

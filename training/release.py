@@ -18,10 +18,43 @@ DEFAULT_ONNX = Path("models/brain_tumor_effnet_b0.onnx")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="split manifest CSV")
     p.add_argument(
-        "--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="folder of the sources' images"
+        "--manifest",
+        type=Path,
+        default=None,
+        help="split manifest CSV (default: the checkpoint's training manifest, else "
+        "training/splits/manifest.csv)",
     )
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder of the sources' images (default: the checkpoint's, else ../shared/data)",
+    )
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill unset --manifest/--data-root/--cache from the checkpoint's training arguments."""
+    train_args: dict[str, Any] = {}
+    if getattr(args, "checkpoint", None) is not None:
+        import torch
+
+        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        a = ckpt.get("args") or {}
+        train_args = a if isinstance(a, dict) else vars(a)
+    fill = {
+        "manifest": ("manifest", DEFAULT_MANIFEST),
+        "data_root": ("data_root", DEFAULT_DATA_ROOT),
+        "cache": ("cache_dir", None),
+    }
+    for attr, (key, default) in fill.items():
+        if hasattr(args, attr) and getattr(args, attr) is None:
+            value = train_args.get(key)
+            path = Path(value) if value else default
+            if attr == "cache" and (path is None or not Path(path).is_dir()):
+                path = None
+            setattr(args, attr, path)
+    return args
 
 
 def _calibration_args(p: argparse.ArgumentParser) -> None:
@@ -67,6 +100,7 @@ def add_calibrate_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    resolve(args)
     from training.calibrate import calibrate
 
     s = calibrate(args)
@@ -104,6 +138,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    resolve(args)
     from training.export import default_calibration, export_checkpoint
 
     cal = args.calibration or default_calibration(args.checkpoint)
@@ -132,6 +167,7 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    resolve(args)
     from training.evaluate import evaluate_model
 
     rep = evaluate_model(
@@ -190,6 +226,7 @@ def add_release_args(p: argparse.ArgumentParser) -> None:
 
 def run_release(args: argparse.Namespace) -> int:
     """calibrate -> export -> evaluate -> metrics into the metadata -> figures + card."""
+    resolve(args)
     from training.calibrate import calibrate
     from training.export import export_checkpoint, read_spec, write_spec
 
@@ -263,6 +300,8 @@ def write_card(rep: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> Pa
 
 def _print_headline(rep: dict[str, Any], path: Path) -> None:
     print(json.dumps(headline(rep), indent=1))
+    if not rep["manifest"]["same_as_training"]:
+        print("WARNING: evaluated on a manifest other than the one the model was trained with")
     bad = [n for n, v in rep["ood_probes"].items() if not v["unsupported"]]
     print(f"probes not unsupported: {bad or 'none'}; evaluation {rep['seconds']}s; wrote {path}")
 
