@@ -163,10 +163,28 @@ def _split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    _data_args(p)
+    p.add_argument("--manifest", type=Path, default=Path("training/splits/manifest.csv"))
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from training.split import load_manifest, verify_files
+
+    rows = load_manifest(args.manifest, args.data_root)
+    with tqdm(total=len(rows), desc="sha256", unit="img") as bar:
+        bad = verify_files(rows, progress=bar.update)
+    for m in bad:
+        print(f"{m.reason}: {m.rel_path}")
+    print(f"{len(rows) - len(bad)}/{len(rows)} files match the manifest")
+    return 1 if bad else 0
+
+
 COMMANDS: dict[str, Command] = {
     "index": ("count the labelled images under --data-root", _data_args, _index),
     "dedup": ("find near-duplicate clusters and print their sizes", _dedup_args, _dedup),
     "split": ("index -> dedup -> split; write manifest.csv + audit.json", _split_args, _split),
+    "verify": ("check the files still match the manifest's sha256", _verify_args, _verify),
     # "train", "calibrate", "export", "evaluate": added by their modules
 }
 

@@ -5,13 +5,14 @@ Manifest (``training/splits/manifest.csv``), one row per slice, columns:
 * ``path``: POSIX path relative to the data root (``sartaj/Training/glioma_tumor/x.jpg``);
 * ``source``, ``subset``, ``label``: as in :class:`training.data.Record`
   (``label`` is ``glioma|meningioma|no_tumor|pituitary|tumor``; ``tumor`` is partial);
-* ``cluster``: duplicate-cluster id (:mod:`training.dedup`); a cluster never straddles splits;
+* ``cluster``: duplicate-cluster id after the soft merges of :mod:`training.dedup`;
+  a cluster never straddles splits;
 * ``split``: ``train|val|test``;
 * ``sha256``: of the file bytes; ``content_hash``: of the decoded 8-bit grey pixels;
 * ``conflict``: 1 if the cluster holds contradictory labels (no_tumor with a tumour, or
-  two specific tumour types). Such clusters are label noise: they are kept, always in
-  ``train`` (never val/test, where they would make scores meaningless); a trainer may
-  skip them.
+  two specific tumour types): label noise, or distinct patients' look-alikes chained at
+  the threshold. They are kept, always in ``train`` (never val/test, where they would
+  make scores meaningless); a trainer may skip them.
 
 :func:`load_manifest` returns :class:`ManifestRecord` objects (same fields, plus the
 absolute ``path``); :func:`verify_files` checks the files still match their sha256.

@@ -143,10 +143,13 @@ def test_cli_split_writes_a_consistent_manifest(tiny_root: Path, tmp_path: Path)
         by_cluster[r.cluster].add(r.split)
     assert all(len(s) == 1 for s in by_cluster.values())
     assert verify_files(rows) == []
+    verify = ["verify", "--data-root", str(tiny_root), "--manifest", str(out / "manifest.csv")]
+    assert main(verify) == 0
     (tiny_root / rows[0].rel_path).write_bytes(b"changed")
     (tiny_root / rows[1].rel_path).unlink()
     bad = {m.rel_path: m.reason for m in verify_files(rows)}
     assert bad == {rows[0].rel_path: "sha256 differs", rows[1].rel_path: "missing"}
+    assert main(verify) == 1
 
 
 @pytest.mark.shared
