@@ -2,7 +2,8 @@
 
 Writes are atomic (a temporary file in the same folder, then ``os.replace``), never
 overwrite an existing file unless asked, and leave nothing half-written on failure.
-No DICOM attribute is ever exported: only paths, our results and hashes.
+No DICOM attribute is exported (only paths, our results, hashes and reviewer
+decisions) unless the caller asks for patient identifiers explicitly.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop import __version__
+from desktop.core.decisions import Decision, Key, agreement, key_of
 from desktop.core.model_spec import CLASS_NAMES
 from desktop.core.results import SliceResult
 
@@ -48,6 +50,12 @@ CSV_COLUMNS = [
     "app_version",
 ]
 EXTRA_COLUMNS = ["model_file", "exported_at", "notice"]
+#: reviewer decisions, after the columns above (empty when a row was not reviewed)
+REVIEW_COLUMNS = ["reviewer_class", "reviewer_note", "reviewed_at", "agreement"]
+#: patient identifiers: written only when the user switches them on explicitly
+IDENTIFIER_COLUMNS = ["patient_id", "study_date"]
+
+Decisions = Mapping[Key, Decision]
 
 
 def now_iso() -> str:
@@ -89,8 +97,8 @@ def _probabilities(r: SliceResult, class_names: Sequence[str]) -> dict[str, floa
     return dict(zip(class_names, r.probabilities, strict=False))
 
 
-def csv_row(r: SliceResult, prov: Provenance) -> dict[str, str]:
-    """One result as a CSV row (all values strings)."""
+def csv_row(r: SliceResult, prov: Provenance, decisions: Decisions | None = None) -> dict[str, str]:
+    """One result as a CSV row (all values strings), with the reviewer's decision."""
     probs = _probabilities(r, prov.class_names)
     row = {
         "path": r.path,
@@ -108,7 +116,45 @@ def csv_row(r: SliceResult, prov: Provenance) -> dict[str, str]:
     }
     for name in CLASS_NAMES:
         row[f"p_{name}"] = _num(probs.get(name))
+    review = review_fields(r, decisions)
+    row.update({k: "" if v is None else str(v) for k, v in review.items()})
     return row
+
+
+def review_fields(r: SliceResult, decisions: Decisions | None) -> dict[str, str | None]:
+    """The reviewer columns of one result (None where there is no decision)."""
+    key = key_of(r)
+    d = decisions.get(key) if decisions is not None and key is not None else None
+    return {
+        "reviewer_class": d.reviewer_class if d else None,
+        "reviewer_note": d.note if d else None,
+        "reviewed_at": d.reviewed_at if d else None,
+        "agreement": agreement(r, d).value,
+    }
+
+
+def dicom_identifiers(path: str | Path) -> dict[str, str]:
+    """PatientID and StudyDate of a DICOM file ("" for other files or when absent).
+
+    Only called when the user has switched identifiers on for an export.
+    """
+    empty = dict.fromkeys(IDENTIFIER_COLUMNS, "")
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["PatientID", "StudyDate"]
+        )
+    except Exception:  # not DICOM, unreadable, gone: no identifiers
+        return empty
+    return {
+        "patient_id": str(ds.get("PatientID", "") or ""),
+        "study_date": str(ds.get("StudyDate", "") or ""),
+    }
+
+
+def _identifiers(results: Sequence[SliceResult]) -> dict[str, dict[str, str]]:
+    return {p: dicom_identifiers(p) for p in dict.fromkeys(r.path for r in results)}
 
 
 def _atomic_write(path: str | Path, text: str, overwrite: bool) -> None:
@@ -143,13 +189,26 @@ def write_csv(
     path: str | Path,
     provenance: Provenance,
     overwrite: bool = False,
+    decisions: Decisions | None = None,
+    identifiers: bool = False,
 ) -> None:
-    """Plain UTF-8 CSV: header first, one row per result, the notice in every row."""
+    """Plain UTF-8 CSV: header first, one row per result, the notice in every row.
+
+    Reviewer columns follow the provenance columns; ``identifiers`` adds patient_id
+    and study_date (DICOM only) at the end.
+    """
+    columns = CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS
+    ids = _identifiers(results) if identifiers else {}
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS + EXTRA_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=columns + (IDENTIFIER_COLUMNS if identifiers else []), lineterminator="\n"
+    )
     writer.writeheader()
     for r in results:
-        writer.writerow(csv_row(r, provenance))
+        row = csv_row(r, provenance, decisions)
+        if identifiers:
+            row.update(ids[r.path])
+        writer.writerow(row)
     _atomic_write(path, buf.getvalue(), overwrite)
 
 
@@ -163,7 +222,9 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def json_result(r: SliceResult, prov: Provenance) -> dict[str, Any]:
+def json_result(
+    r: SliceResult, prov: Provenance, decisions: Decisions | None = None
+) -> dict[str, Any]:
     return {
         "path": r.path,
         "frame": r.frame,
@@ -175,6 +236,7 @@ def json_result(r: SliceResult, prov: Provenance) -> dict[str, Any]:
         "ood_score": r.ood_score,
         "window": r.window,
         "image_sha256": r.image_sha256,
+        "review": review_fields(r, decisions),
     }
 
 
@@ -183,12 +245,24 @@ def write_json(
     path: str | Path,
     provenance: Provenance,
     overwrite: bool = False,
+    decisions: Decisions | None = None,
+    identifiers: bool = False,
 ) -> None:
-    """``{"notice", "provenance", "results": [...]}`` as strict JSON (no NaN/Infinity)."""
+    """``{"notice", "provenance", "results": [...]}`` as strict JSON (no NaN/Infinity).
+
+    Each result has a ``review``; ``identifiers`` adds ``patient_id``/``study_date``.
+    """
+    ids = _identifiers(results) if identifiers else {}
+    items = []
+    for r in results:
+        item = json_result(r, provenance, decisions)
+        if identifiers:
+            item.update(ids[r.path])
+        items.append(item)
     doc = {
         "notice": provenance.notice,
-        "provenance": asdict(provenance),
-        "results": [json_result(r, provenance) for r in results],
+        "provenance": {**asdict(provenance), "identifiers_included": identifiers},
+        "results": items,
     }
     text = json.dumps(_finite(doc), indent=1, ensure_ascii=False, allow_nan=False)
     _atomic_write(path, text + "\n", overwrite)

@@ -16,6 +16,7 @@ from desktop.core.export import (
     CSV_COLUMNS,
     EXTRA_COLUMNS,
     RESEARCH_NOTICE,
+    REVIEW_COLUMNS,
     Provenance,
     read_csv,
     read_json,
@@ -57,7 +58,9 @@ ROWS = [
 def test_csv_header_and_round_trip(tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
     write_csv(ROWS, out, provenance())
-    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(EXACT + EXTRA_COLUMNS)
+    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(
+        EXACT + EXTRA_COLUMNS + REVIEW_COLUMNS
+    )
     assert CSV_COLUMNS == EXACT and EXTRA_COLUMNS == ["model_file", "exported_at", "notice"]
     rows = read_csv(out)
     assert len(rows) == 3
