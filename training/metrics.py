@@ -39,17 +39,22 @@ def _div(a: NDArray[np.float64] | float, b: NDArray[np.float64] | float) -> NDAr
 def point_metrics(
     y: NDArray[np.integer], p: NDArray[np.integer], w: NDArray[np.floating] | None = None
 ) -> dict[str, float]:
-    """Accuracy, macro-F1, per-class precision/recall, tumour-miss and false-alarm rates."""
+    """Accuracy, macro-F1, per-class precision/recall, tumour-miss and false-alarm rates.
+
+    macro-F1 averages the classes present in the truth or the predictions (as
+    scikit-learn does), so a source without some class still gets a value.
+    """
     y, p = np.asarray(y), np.asarray(p)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
     cm = confusion(y, p, w)
     tp = np.diag(cm)
     prec, rec = _div(tp, cm.sum(axis=0)), _div(tp, cm.sum(axis=1))
     f1 = _div(2 * prec * rec, prec + rec)
-    f1 = np.where(np.isnan(f1) & (cm.sum(axis=1) > 0), 0.0, f1)
+    present = (cm.sum(axis=1) > 0) | (cm.sum(axis=0) > 0)  # in the truth or the calls
+    f1 = np.where(np.isnan(f1) & present, 0.0, f1)
     out = {
         "accuracy": float(_div(tp.sum(), cm.sum())),
-        "macro_f1": float(np.mean(f1)) if not np.isnan(f1).any() else float("nan"),
+        "macro_f1": float(np.mean(f1[present])) if present.any() else float("nan"),
     }
     for k, name in enumerate(CLASS_NAMES):
         out[f"precision_{name}"] = float(prec[k])

@@ -219,7 +219,9 @@ def _targets(report: dict[str, Any]) -> str:
     for k, (op, goal) in TARGETS.items():
         v = m[k]["value"]
         ok = v >= goal if op == ">=" else v <= goal
-        lines.append(f"| {k} | {op} {goal:g} | {fmt(m[k])} | {'yes' if ok else 'no'} |")
+        pct = k == "tumour_called_no_tumor"
+        shown = f"{goal:.0%}" if pct else f"{goal:g}"
+        lines.append(f"| {k} | {op} {shown} | {fmt(m[k], pct)} | {'yes' if ok else 'no'} |")
     ece = report["test"].get("ece_calibrated", float("nan"))
     lines.append(
         f"| ECE after calibration | <= 0.03 | {ece:.3f} | {'yes' if ece <= 0.03 else 'no'} |"

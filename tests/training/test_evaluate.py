@@ -36,6 +36,15 @@ def test_confusion_and_point_metrics_by_hand() -> None:
     assert m["partial_tumour_vs_no_tumour_accuracy"] == pytest.approx(0.5)
 
 
+def test_macro_f1_over_present_classes() -> None:
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0, 2, 1, 1])  # class 2 called once, never true; class 3 absent
+    m = point_metrics(y, p)
+    f1_0, f1_1 = 2 * 1 * 0.5 / 1.5, 1.0
+    assert m["macro_f1"] == pytest.approx((f1_0 + f1_1 + 0.0) / 3)
+    assert np.isnan(m["recall_pituitary"]) and np.isnan(m["precision_pituitary"])
+
+
 def test_weights_equal_repeated_samples() -> None:
     w = np.array([1, 2, 0, 1, 3, 1, 1, 2, 1, 1, 2, 1], dtype=float)
     rep = np.repeat(np.arange(len(Y)), w.astype(int))
