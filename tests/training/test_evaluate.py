@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -113,34 +112,23 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"root": root, "manifest": manifest, "ckpt": ckpt}
 
 
-@pytest.fixture
-def tiny_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("training.models.create_model", lambda arch, num_classes=4: TinyNet())
-
-
-@pytest.mark.usefixtures("tiny_models")
-def test_release_end_to_end(run: dict[str, Path], tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def released(run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m training release`` on the stand-in checkpoint; returns the output folder."""
     from training.__main__ import main
 
-    out = tmp_path / "models"
-    argv = [
-        "release",
-        "--checkpoint",
-        str(run["ckpt"]),
-        "--manifest",
-        str(run["manifest"]),
-        "--data-root",
-        str(run["root"]),
-        "--out",
-        str(out),
-        "--n-boot",
-        "50",
-        "--onnx-name",
-        "tiny.onnx",
-        "--name",
-        "tiny stand-in",
-    ]
-    assert main(argv) == 0
+    out = tmp_path_factory.mktemp("models")
+    argv = ["release", "--checkpoint", str(run["ckpt"]), "--manifest", str(run["manifest"]),
+            "--data-root", str(run["root"]), "--out", str(out), "--n-boot", "50",
+            "--onnx-name", "tiny.onnx", "--name", "tiny stand-in"]  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("training.models.create_model", lambda arch, num_classes=4: TinyNet())
+        assert main(argv) == 0
+    return out
+
+
+def test_release_end_to_end(run: dict[str, Path], released: Path) -> None:
+    out = released
     onnx_path = out / "tiny.onnx"
     proto = onnx.load(str(onnx_path))
     onnx.checker.check_model(proto, full_check=True)
@@ -196,41 +184,15 @@ def test_release_end_to_end(run: dict[str, Path], tmp_path: Path) -> None:
     assert "| tiny stand-in |" in card and rep["model"]["sha256"] in card
 
 
-@pytest.mark.usefixtures("tiny_models")
-def test_report_command_compares_runs(run: dict[str, Path], tmp_path: Path) -> None:
+def test_report_command_compares_runs(released: Path, tmp_path: Path) -> None:
     from training.__main__ import main
-    from training.release import run_release
 
-    out = tmp_path / "a"
-    args = argparse.Namespace(
-        checkpoint=run["ckpt"],
-        manifest=run["manifest"],
-        data_root=run["root"],
-        out=out,
-        onnx_name="a.onnx",
-        name="run A",
-        compare=[],
-        n_boot=20,
-        blank_std=0.01,
-        cache=None,
-        max_error=0.01,
-        ood_percentile=99.5,
-        max_train=3000,
-        batch_size=16,
-        seed=0,
-    )
-    assert run_release(args) == 0
-    rep = json.loads((out / "report.json").read_text())
+    rep = json.loads((released / "report.json").read_text())
     rep["name"] = "run B"
     (tmp_path / "b.json").write_text(json.dumps(rep))
-    argv = [
-        "report",
-        "--runs",
-        str(out / "report.json"),
-        str(tmp_path / "b.json"),
-        "--out",
-        str(tmp_path / "card"),
-    ]
+    argv = ["report", "--runs", str(released / "report.json"), str(tmp_path / "b.json"),
+            "--out", str(tmp_path / "card")]  # fmt: skip
     assert main(argv) == 0
     card = (tmp_path / "card" / "MODEL_CARD.md").read_text()
-    assert "| run A |" in card and "| run B |" in card
+    assert "| tiny stand-in |" in card and "| run B |" in card
+    assert (tmp_path / "card" / "figures" / "confusion_test.png").is_file()
