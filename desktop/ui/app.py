@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="brain-mri-review",
         description="Review brain MRI slices with an ONNX classifier. "
         "Research use only - not for diagnostic use.",
+        epilog="Also: --cli PATHS --csv OUT.csv (headless, see --cli --help); "
+        "--self-test (check the installation offline, no display needed).",
     )
     p.add_argument("paths", nargs="*", help="files or folders to classify at once")
     p.add_argument("--model", type=Path, help="ONNX model file (default: the bundled model)")
@@ -72,6 +75,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     classifier, error = load_classifier(args.model)
     window = MainWindow(classifier, model_error=error)
     window.show()
+    logging.getLogger(__name__).info(
+        "main window shown (model %s)", "loaded" if classifier else error or "none installed"
+    )
     if error:
         QTimer.singleShot(
             0, lambda: QMessageBox.critical(window, "The model could not be loaded", error)
