@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from desktop.core.decisions import Decision, Key
 from desktop.core.results import SliceResult
 
 
@@ -17,12 +18,18 @@ class ExportFormat(str, Enum):
 
 
 def export_results(
-    parent: QWidget, results: Sequence[SliceResult], classifier: Any, fmt: ExportFormat
+    parent: QWidget,
+    results: Sequence[SliceResult],
+    classifier: Any,
+    fmt: ExportFormat,
+    decisions: Mapping[Key, Decision] | None = None,
+    identifiers: bool = False,
 ) -> str | None:
     """Ask for a file and write ``results``; the path written, or None (cancelled/failed).
 
     The write is atomic (core); a failure is shown in a message box and nothing in the
-    table changes. Every export carries the research-use notice and the provenance.
+    table changes. Every export carries the research-use notice, the provenance and the
+    reviewer's decisions; patient identifiers only when ``identifiers`` is True.
     """
     from desktop.core import export
 
@@ -32,6 +39,7 @@ def export_results(
     )
     if not path:
         return None
+    confirmed = path  # the dialog asked before replacing exactly this file, no other
     if not path.lower().endswith(f".{ext}"):
         path += f".{ext}"
     writer = export.write_csv if fmt is ExportFormat.CSV else export.write_json
@@ -39,8 +47,16 @@ def export_results(
         if classifier is None:
             raise ValueError("no model is loaded, so there is nothing to export")
         provenance = export.Provenance.for_classifier(classifier)
-        # the file dialog has already asked before replacing an existing file
-        writer(results, path, provenance, overwrite=True)
+        # the file dialog has already asked before replacing an existing file; a name
+        # we completed with the extension was never asked about, so it is not replaced
+        writer(
+            results,
+            path,
+            provenance,
+            overwrite=path == confirmed,
+            decisions=decisions,
+            identifiers=identifiers,
+        )
     except (OSError, ValueError) as exc:  # say why; the table keeps every row
         QMessageBox.critical(parent, "Export failed", f"The results were not exported.\n\n{exc}")
         return None

@@ -28,6 +28,7 @@ from desktop.ui.export_dialog import ExportFormat, export_results
 from desktop.ui.preview import PreviewPane
 from desktop.ui.proxy import ResultsProxy
 from desktop.ui.results_model import STATUS_WORDS, ResultsModel
+from desktop.ui.review import ReviewController
 from desktop.ui.widgets import Banner, FilterBar, ProgressPanel, ResultsTable
 from desktop.ui.worker import PipelineLike
 
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         pipeline: PipelineLike | None = None,
         model_error: str | None = None,
         parent: QWidget | None = None,
+        data_dir: str | Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.classifier = classifier
@@ -74,6 +76,16 @@ class MainWindow(QMainWindow):
         self.progress = ProgressPanel()
         self.counts = QLabel()
         self.model_label = QLabel()
+        # reviewer decisions, kept in the user's data folder (data_dir overrides it)
+        self.review = ReviewController(
+            self,
+            self.model,
+            self.proxy,
+            self.table,
+            self.preview.review,
+            lambda text: self.statusBar().showMessage(text, 8000),
+            data_dir,
+        )
         self._build_layout(model_error)
         self._build_actions()
         self._connect()
@@ -158,8 +170,19 @@ class MainWindow(QMainWindow):
         install_menus(
             self,
             [
-                ("&File", [*opens, None, *exports, None, act("&Quit", None, key.Quit, self.close)]),
+                (
+                    "&File",
+                    [
+                        *opens,
+                        None,
+                        *exports,
+                        self.review.identifiers_action,
+                        None,
+                        act("&Quit", None, key.Quit, self.close),
+                    ],
+                ),
                 ("&Edit", [self.cancel_action, self.remove_action, self.clear_action]),
+                ("&Review", self.review.menu()),
                 ("&Help", [act("&About", None, None, self.about)]),
             ],
         )
@@ -247,12 +270,14 @@ class MainWindow(QMainWindow):
         words = [f"{counts[s]:,} {STATUS_WORDS[s]}" for s in Status if counts[s]]
         self.counts.setText(f"{total:,} slices" + (": " + " · ".join(words) if words else ""))
         has_rows = total > 0
-        for a in (self.export_csv_action, self.export_json_action, self.clear_action):
+        exports = (self.export_csv_action, self.export_json_action, self.clear_action)
+        for a in (*exports, self.review.summary_action):
             a.setEnabled(has_rows)
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         result = self.proxy.result_at(current.row()) if current.isValid() else None
         self.preview.show_result(result)
+        self.review.show_current(result)
 
     def remove_selected(self) -> None:
         rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}
@@ -267,6 +292,7 @@ class MainWindow(QMainWindow):
         self.controller.release(self.model.paths())
         self.model.clear()
         self.preview.show_result(None)
+        self.review.show_current(None)
 
     # -- export -------------------------------------------------------------------------
     def export(self, kind: str) -> bool:
@@ -275,10 +301,19 @@ class MainWindow(QMainWindow):
         if not results:
             self.statusBar().showMessage("Nothing to export yet", 5000)
             return False
-        path = export_results(self, results, self.classifier, ExportFormat(kind))
+        ids = self.review.include_identifiers
+        path = export_results(
+            self,
+            results,
+            self.classifier,
+            ExportFormat(kind),
+            decisions=self.review.decisions(),
+            identifiers=ids,
+        )
         if path is None:
             return False
-        self.statusBar().showMessage(f"Exported {len(results):,} rows to {path}", 8000)
+        with_ids = " (with patient identifiers)" if ids else ""
+        self.statusBar().showMessage(f"Exported {len(results):,} rows to {path}{with_ids}", 8000)
         return True
 
     def about(self) -> None:
@@ -289,6 +324,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.cancel()
         self.controller.wait(5000)
+        self.review.close()
         super().closeEvent(event)
 
 

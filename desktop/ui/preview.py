@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPaintEvent
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -27,62 +26,12 @@ from PySide6.QtWidgets import (
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
 from desktop.core.results import SliceResult, Status
 from desktop.ui import heatmap
+from desktop.ui.image_view import ColourBar, ImageView
 from desktop.ui.results_model import STATUS_WORDS, class_label, predicted_text
+from desktop.ui.review_panel import ReviewPanel
+from desktop.ui.window_level import WindowLevelBar
 
 HEATMAP_CAPTION = "Heat map: where the network looked - a sanity check, not a segmentation."
-
-
-class ImageView(QWidget):
-    """Paints an image scaled to fit, centred, on a dark background."""
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.image: QImage | None = None
-        self.placeholder = "Select a row to see the slice"
-        self.setMinimumSize(240, 240)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_image(self, image: QImage | None, placeholder: str = "") -> None:
-        self.image = image
-        if placeholder:
-            self.placeholder = placeholder
-        self.update()
-
-    def sizeHint(self) -> QSize:
-        return QSize(420, 420)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        p = QPainter(self)
-        p.fillRect(self.rect(), Qt.GlobalColor.black)
-        if self.image is None or self.image.isNull():
-            p.setPen(Qt.GlobalColor.gray)
-            p.drawText(self.rect(), int(Qt.AlignmentFlag.AlignCenter), self.placeholder)
-            return
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        x = (self.width() - size.width()) / 2
-        y = (self.height() - size.height()) / 2
-        p.drawImage(QRectF(x, y, size.width(), size.height()), self.image)
-
-
-class ColourBar(QWidget):
-    """A small horizontal colour bar: low ... high activation."""
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.setFixedSize(150, 22)
-        self.setToolTip("Heat-map colours: blue = low activation, red = high activation")
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        p = QPainter(self)
-        bar = QRectF(30, 5, self.width() - 62, 12)
-        p.fillRect(bar, heatmap.gradient(bar, vertical=False))
-        p.setPen(self.palette().windowText().color())
-        centre_v = int(Qt.AlignmentFlag.AlignVCenter)
-        p.drawText(QRectF(0, 0, 27, 22), int(Qt.AlignmentFlag.AlignRight) | centre_v, "low")
-        p.drawText(
-            QRectF(bar.right() + 3, 0, 32, 22), int(Qt.AlignmentFlag.AlignLeft) | centre_v, "high"
-        )
 
 
 class PreviewPane(QWidget):
@@ -105,6 +54,7 @@ class PreviewPane(QWidget):
         #: frames of a multi-frame DICOM or a NIfTI volume does not re-read it each time
         self._file_cache: tuple[str, dict[int, Any]] | None = None
         self.result: SliceResult | None = None
+        self._pixels: Any = None  # the classifier's pixels of the shown slice
         self.base: QImage | None = None
         self.cam: QImage | None = None
         self.cam_rect: QRectF | None = None
@@ -117,6 +67,8 @@ class PreviewPane(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setWordWrap(True)
         self.view = ImageView()
+        self.window_level = WindowLevelBar()
+        self.review = ReviewPanel(self.class_names)
         self.show_heatmap = QCheckBox("Heat map")
         self.show_heatmap.setChecked(True)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
@@ -159,6 +111,7 @@ class PreviewPane(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.title)
         lay.addWidget(self.view, 1)
+        lay.addWidget(self.window_level)
         lay.addLayout(controls)
         legend = QHBoxLayout()
         legend.addWidget(self.colour_bar, 0, Qt.AlignmentFlag.AlignTop)
@@ -166,6 +119,9 @@ class PreviewPane(QWidget):
         lay.addLayout(legend)
         lay.addWidget(self.verdict)
         lay.addWidget(box)
+        lay.addWidget(self.review)
+        self.view.window_dragged.connect(self.window_level.drag)
+        self.window_level.changed.connect(self._on_window_changed)
         self.show_heatmap.toggled.connect(self._refresh)
         self.opacity.valueChanged.connect(self._refresh)
         self.save_button.clicked.connect(self._ask_save)
@@ -181,6 +137,7 @@ class PreviewPane(QWidget):
             self.verdict.setText("")
             self._set_probabilities(None)
             self.view.set_image(None, "Select a row to see the slice")
+            self.window_level.set_slice(None, "")
             self._update_controls()
             return
         name = Path(result.path).name
@@ -189,12 +146,25 @@ class PreviewPane(QWidget):
         )
         self.verdict.setText(self._verdict_text(result))
         self._set_probabilities(result.probabilities)
-        pixels, problem = self._read_pixels(result)
+        found, problem = self._read_pixels(result)
+        pixels = getattr(found, "pixels", None)
+        self._pixels = pixels
+        self.window_level.blockSignals(True)  # one refresh below, not one per signal
+        self.window_level.set_slice(getattr(found, "raw", None), getattr(found, "window", ""))
+        self.window_level.blockSignals(False)
         if pixels is not None:
             self.base = heatmap.slice_image(pixels)
             if result.cam is not None and self.preprocessing is not None:
                 self.cam_rect = heatmap.cam_rect(pixels, self.preprocessing)
         self._refresh(placeholder=problem)
+
+    def _on_window_changed(self) -> None:
+        """Display window changed: only the picture changes (the CAM stays where it was)."""
+        shown = self.window_level.display()
+        pixels = shown if shown is not None else self._pixels
+        if pixels is not None:
+            self.base = heatmap.slice_image(pixels)
+            self._refresh()
 
     def _verdict_text(self, r: SliceResult) -> str:
         status = STATUS_WORDS[r.status]
@@ -222,14 +192,14 @@ class PreviewPane(QWidget):
                 bar.setFormat(f"{float(probs[i]):.1%}")
 
     def _read_pixels(self, r: SliceResult) -> tuple[Any, str]:
-        """Re-read the one slice from disk (only via desktop.core.readers)."""
+        """Re-read the one slice (a ``Slice``) from disk (only via desktop.core.readers)."""
         if r.status is Status.ERROR:
             return None, "The file could not be read"
         if self._file_cache is not None and self._file_cache[0] == r.path:
             frames = self._file_cache[1]
         else:
             try:
-                frames = {s.frame: s.pixels for s in self._read(Path(r.path))}
+                frames = {s.frame: s for s in self._read(Path(r.path))}
             except Exception as exc:  # the file changed or vanished since it was classified
                 self._file_cache = None
                 return None, f"Cannot show this slice: {exc}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QImage
 
+from desktop.core.decisions import Agreement, Decision, Key, agreement, key_of
 from desktop.core.model_spec import CLASS_NAMES
 from desktop.core.results import SliceResult, Status
 
@@ -30,13 +31,15 @@ class Column(IntEnum):
     FOLDER = 2
     FRAME = 3
     PREDICTED = 4
-    CONFIDENCE = 5
-    P_GLIOMA = 6
-    P_MENINGIOMA = 7
-    P_NO_TUMOR = 8
-    P_PITUITARY = 9
-    STATUS = 10
-    MESSAGE = 11
+    REVIEWER = 5
+    AGREEMENT = 6
+    CONFIDENCE = 7
+    P_GLIOMA = 8
+    P_MENINGIOMA = 9
+    P_NO_TUMOR = 10
+    P_PITUITARY = 11
+    STATUS = 12
+    MESSAGE = 13
 
 
 PROBABILITY_COLUMNS = (Column.P_GLIOMA, Column.P_MENINGIOMA, Column.P_NO_TUMOR, Column.P_PITUITARY)
@@ -64,6 +67,26 @@ STATUS_COLOURS: dict[Status, QColor | None] = {
     Status.UNCERTAIN: QColor(112, 112, 112),
     Status.UNSUPPORTED: QColor(156, 98, 0),
     Status.ERROR: QColor(176, 32, 48),
+}
+
+
+AGREEMENT_WORDS = {
+    Agreement.AGREE: "agree",
+    Agreement.DISAGREE: "disagree",
+    Agreement.NO_MODEL_CALL: "reviewer only",
+    Agreement.NOT_REVIEWED: "",
+}
+#: ascending sort: disagreements first, unreviewed rows last
+AGREEMENT_ORDER = {
+    Agreement.DISAGREE: 0,
+    Agreement.NO_MODEL_CALL: 1,
+    Agreement.AGREE: 2,
+    Agreement.NOT_REVIEWED: 3,
+}
+AGREEMENT_COLOURS = {
+    Agreement.AGREE: QColor(30, 120, 60),
+    Agreement.DISAGREE: QColor(176, 32, 48),
+    Agreement.NO_MODEL_CALL: QColor(90, 90, 150),
 }
 
 
@@ -104,6 +127,8 @@ class ResultsModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[ResultRow] = []
         self.class_names = tuple(class_names)
+        #: where the reviewer's decisions come from (set by the review controller)
+        self.decision_source: Callable[[Key], Decision | None] | None = None
 
     # -- Qt API -------------------------------------------------------------------------
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -135,6 +160,8 @@ class ResultsModel(QAbstractTableModel):
             Column.FOLDER: "Folder",
             Column.FRAME: "Frame",
             Column.PREDICTED: "Predicted class",
+            Column.REVIEWER: "Reviewer",
+            Column.AGREEMENT: "Agreement",
             Column.CONFIDENCE: "Confidence",
             Column.STATUS: "Status",
             Column.MESSAGE: "Message",
@@ -158,6 +185,8 @@ class ResultsModel(QAbstractTableModel):
         if role == _DISPLAY:
             return self._display(row, col)
         if role == _FOREGROUND:
+            if col == Column.AGREEMENT:
+                return AGREEMENT_COLOURS.get(agreement(row.result, self.decision(row.result)))
             return STATUS_COLOURS[row.result.status] if col in _COLOURED else None
         if role == _ALIGN:
             return _RIGHT if col in NUMERIC_COLUMNS else None
@@ -173,7 +202,32 @@ class ResultsModel(QAbstractTableModel):
                 return r.path
             if col == Column.MESSAGE and r.message:
                 return r.message
+            if col in (Column.REVIEWER, Column.AGREEMENT):
+                return self._review_tooltip(r)
         return None
+
+    # -- decisions ------------------------------------------------------------------------
+    def decision(self, r: SliceResult) -> Decision | None:
+        key = key_of(r)
+        if key is None or self.decision_source is None:
+            return None
+        return self.decision_source(key)
+
+    def _review_tooltip(self, r: SliceResult) -> str | None:
+        d = self.decision(r)
+        if d is None:
+            return None
+        said = class_label(d.reviewer_class) if d.reviewer_class else "no class"
+        text = f"Model said: {predicted_text(r)}\nReviewer said: {said}"
+        return text + (f"\nNote: {d.note}" if d.note else "") + f"\n{d.reviewed_at}"
+
+    def decisions_changed(self, keys: Collection[Key]) -> None:
+        """Repaint the review cells of the rows with these keys (after the store changed)."""
+        rows = [i for i, row in enumerate(self._rows) if key_of(row.result) in keys]
+        if rows:
+            self.dataChanged.emit(
+                self.index(min(rows), Column.REVIEWER), self.index(max(rows), Column.AGREEMENT)
+            )
 
     # -- cell values --------------------------------------------------------------------
     def _probability(self, r: SliceResult, col: Column) -> float | None:
@@ -201,6 +255,14 @@ class ResultsModel(QAbstractTableModel):
             return "" if p is None else f"{p:.1%}"
         if col == Column.STATUS:
             return STATUS_WORDS[r.status]
+        if col == Column.REVIEWER:
+            d = self.decision(r)
+            if d is None:
+                return ""
+            said = class_label(d.reviewer_class) if d.reviewer_class else "—"
+            return said + (" ✎" if d.note else "")
+        if col == Column.AGREEMENT:
+            return AGREEMENT_WORDS[agreement(r, self.decision(r))]
         return r.message
 
     def _sort_key(self, row: ResultRow, col: Column) -> Any:
@@ -219,6 +281,8 @@ class ResultsModel(QAbstractTableModel):
             return list(Status).index(r.status)
         if col == Column.PREDICTED:
             return predicted_text(r).lower()
+        if col == Column.AGREEMENT:
+            return AGREEMENT_ORDER[agreement(r, self.decision(r))]
         return (self._display(row, col) or "").lower()
 
     # -- editing ------------------------------------------------------------------------

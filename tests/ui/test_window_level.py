@@ -1,0 +1,149 @@
+"""Window/level in the preview: changes what is shown, never what was classified."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from desktop.core.results import SliceResult
+from desktop.ui.preview import PreviewPane
+from desktop.ui.window_level import (
+    AUTO,
+    CLASSIFIER,
+    CT_PRESETS,
+    FULL_RANGE,
+    Window,
+    WindowLevelBar,
+    apply_window,
+    classifier_window,
+)
+from tests.core.factories import make_dicom, write_dicom
+
+
+def image_bytes(image: QImage | None) -> bytes:
+    assert image is not None and not image.isNull()
+    return bytes(image.convertToFormat(QImage.Format.Format_RGB32).constBits())
+
+
+def gradient(h: int = 64, w: int = 80) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return (x * 40 + y * 10).astype(np.uint16)  # 0 .. 3790
+
+
+def test_classifier_window_is_read_from_the_slice_text() -> None:
+    raw = np.zeros((4, 4), np.float32)
+    assert classifier_window("DICOM VOI window C=40,W=400", raw) == Window(40, 400)
+    assert classifier_window("DICOM percentile 0.5-99.5 (4..358)", raw) == Window(181, 354)
+    assert classifier_window("DICOM VOI LUT", raw) is None
+
+
+def test_bar_presets_reset_and_drag(qtbot) -> None:
+    bar = WindowLevelBar()
+    qtbot.addWidget(bar)
+    raw = gradient().astype(np.float32)
+    bar.set_slice(raw, "DICOM VOI window C=1000,W=500")
+    assert not bar.isHidden()
+    items = [bar.presets.itemText(i) for i in range(bar.presets.count())]
+    assert items == [CLASSIFIER, FULL_RANGE, AUTO]  # no CT presets for MR values
+    assert bar.display() is None and bar.current() == Window(1000, 500)
+    assert "C 1000" in bar.values.text() and not bar.reset_button.isEnabled()
+    with qtbot.waitSignal(bar.changed):
+        bar.presets.setCurrentText(FULL_RANGE)
+        bar.presets.activated.emit(bar.presets.currentIndex())
+    shown = bar.display()
+    assert shown is not None and shown.min() == 0.0 and shown.max() == 1.0
+    before = bar.current()
+    bar.drag(40, -20)  # right widens, up lowers the centre (brighter)
+    after = bar.current()
+    assert after.width > before.width and after.centre < before.centre
+    assert bar.presets.currentText() == "Custom" and bar.reset_button.isEnabled()
+    bar.width_slider.setValue(bar.width_slider.value() // 2)
+    assert bar.current().width < after.width
+    bar.reset()
+    assert bar.display() is None and bar.current() == Window(1000, 500)
+    bar.set_slice(None, "")
+    assert bar.isHidden()
+
+
+def test_ct_presets_only_for_hounsfield_values(qtbot) -> None:
+    bar = WindowLevelBar()
+    qtbot.addWidget(bar)
+    bar.set_slice(np.linspace(-1024, 2000, 400, dtype=np.float32).reshape(20, 20), "x")
+    items = [bar.presets.itemText(i) for i in range(bar.presets.count())]
+    assert set(CT_PRESETS) <= set(items)
+    bar.presets.setCurrentText("CT brain (C40 W80)")
+    bar.presets.activated.emit(bar.presets.currentIndex())
+    assert bar.current() == Window(40, 80)
+
+
+def test_monochrome1_stays_inverted() -> None:
+    raw = np.array([[0, 100]], np.float32)
+    normal = apply_window(raw, Window(50, 100))
+    assert normal[0, 0] < normal[0, 1]
+    inverted = apply_window(raw, Window(50, 100), invert=True)
+    assert inverted[0, 0] > inverted[0, 1]
+
+
+@pytest.fixture
+def dicom_result(tmp_path: Path, test_model_path: Path) -> tuple[SliceResult, object]:
+    from desktop.core.classifier import Classifier
+    from desktop.core.pipeline import Pipeline
+
+    path = write_dicom(tmp_path / "grad.dcm", make_dicom(gradient(), window=(1900, 3800)))
+    clf = Classifier.load(test_model_path)
+    (result,) = list(Pipeline(clf).run([path]))
+    return result, clf
+
+
+def test_window_changes_the_picture_not_the_result(qtbot, dicom_result) -> None:
+    result, clf = dicom_result
+    before = (result.probabilities, result.predicted_class, result.window)
+    pane = PreviewPane(clf.spec.class_names, clf.spec.preprocessing)
+    qtbot.addWidget(pane)
+    pane.show()
+    pane.show_result(result)
+    bar = pane.window_level
+    assert bar.isVisible() and bar.current() == Window(1900, 3800)
+    assert "C=1900" in pane.verdict.text()  # which window the classifier used
+    original = image_bytes(pane.composed())
+    rect = pane.cam_rect
+    bar.set_window(Window(500, 400))
+    changed = image_bytes(pane.composed())
+    assert changed != original
+    assert pane.cam_rect == rect and pane.cam is not None  # the heat map stays in place
+    assert (result.probabilities, result.predicted_class, result.window) == before
+    # what the classifier gets from this file is unchanged too
+    again = clf.predict([pane._pixels])[0].probabilities
+    assert np.allclose(again, result.probabilities, atol=1e-5)
+    bar.reset()
+    assert image_bytes(pane.composed()) == original
+    # right-drag on the image changes the window too
+    view = pane.view
+    centre = QPointF(view.width() / 2, view.height() / 2)
+    right, none = Qt.MouseButton.RightButton, Qt.MouseButton.NoButton
+    mods = Qt.KeyboardModifier.NoModifier
+    for kind, pos, button, buttons in (
+        (QEvent.Type.MouseButtonPress, centre, right, right),
+        (QEvent.Type.MouseMove, centre + QPointF(30, 25), none, right),
+        (QEvent.Type.MouseButtonRelease, centre + QPointF(30, 25), right, none),
+    ):
+        QApplication.sendEvent(view, QMouseEvent(kind, pos, pos, button, buttons, mods))
+    w = bar.current()
+    assert w.width > 3800 and w.centre > 1900
+    assert image_bytes(pane.composed()) != original
+
+
+def test_no_window_controls_for_plain_images(qtbot, image_folder: Path) -> None:
+    from tests.ui.conftest import make_result
+
+    pane = PreviewPane()
+    qtbot.addWidget(pane)
+    pane.show()
+    result = make_result("slice_00.png", folder=str(image_folder))
+    pane.show_result(result)
+    assert pane.base is not None and not pane.window_level.isVisible()
