@@ -47,12 +47,13 @@ def discover(paths: Iterable[str | Path], cancel: Callable[[], bool] = lambda: F
     seen_files: set[str] = set()
     seen_dirs: set[str] = set()
 
-    def add_file(p: Path, explicit: bool) -> None:
-        key = path_key(p)
-        if key in seen_files:
-            return
+    def add_file(p: Path, explicit: bool, key: str | None = None) -> None:
+        # cheap checks by name/content first: a folder may hold many thousands of non-images
         if not explicit and (_hidden(p.name) or not sniff(p)):
             out.skipped += 1
+            return
+        key = path_key(p) if key is None else key
+        if key in seen_files:
             return
         seen_files.add(key)
         out.files.append(p)
@@ -88,7 +89,10 @@ def discover(paths: Iterable[str | Path], cancel: Callable[[], bool] = lambda: F
                 if is_dir:
                     subdirs.append(Path(entry.path))
                 elif is_file:
-                    add_file(Path(entry.path), explicit=False)
+                    # a plain file's key is its resolved folder's key + its name (no resolve())
+                    link = entry.is_symlink()
+                    name_key = None if link else os.path.join(key, os.path.normcase(entry.name))
+                    add_file(Path(entry.path), explicit=False, key=name_key)
                 else:
                     out.skipped += 1  # broken link, socket, fifo, ...
             stack.extend(reversed(subdirs))

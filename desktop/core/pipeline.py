@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from desktop.core.classifier import Classifier, Prediction
-from desktop.core.readers import ReadError, Slice, load_bytes, open_file
+from desktop.core.readers import ReadError, Slice, UnsupportedFile, load_bytes, open_file
 from desktop.core.results import SliceResult, Status
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,9 @@ def read_file(path: Path) -> _FileRead:
         del data
         # the raw (pre-window) values are for the preview only: not kept here
         out = [_Decoded(name, sha, replace(s, raw=None), thumbnail(s.pixels)) for s in source]
-    except ReadError as exc:
-        return _FileRead([], SliceResult(name, 0, Status.ERROR, str(exc), image_sha256=sha))
+    except ReadError as exc:  # a file we know we cannot handle is "unsupported", not an error
+        status = Status.UNSUPPORTED if isinstance(exc, UnsupportedFile) else Status.ERROR
+        return _FileRead([], SliceResult(name, 0, status, str(exc), image_sha256=sha))
     except MemoryError:
         return _FileRead([], SliceResult(name, 0, Status.ERROR, "not enough memory to read"))
     except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the batch

@@ -63,8 +63,9 @@ def build_corpus(root: Path) -> dict[str, Status | None]:
     (root / "notes.txt").write_text("a report")  # skipped
     for name in ("zero.jpg", "random.jpg", "random.dcm", "half.jpg", "half.png", "bomb.png"):
         expect[name] = Status.ERROR
-    for name in ("half.dcm", "nopixels.dcm", "bits12.dcm"):
+    for name in ("half.dcm", "nopixels.dcm"):
         expect[name] = Status.ERROR
+    expect["bits12.dcm"] = Status.UNSUPPORTED  # "unsupported DICOM bits allocated (12)"
     return expect
 
 

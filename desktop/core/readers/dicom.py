@@ -35,6 +35,8 @@ from desktop.core.readers.common import (
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+#: the only Bits Allocated values the standard allows for (integer) Pixel Data
+_BITS_ALLOCATED = frozenset({1, 8, 16, 32, 64})
 
 
 def _parse(data: bytes, force: bool) -> Dataset:
@@ -53,6 +55,8 @@ def _transfer_syntax(ds: Dataset) -> str:
 
 def _decode(ds: Dataset) -> NDArray[Any]:
     try:
+        # only the frames the header declares (surplus bytes do not become extra slices)
+        ds.pixel_array_options(allow_excess_frames=False)
         return np.asarray(ds.pixel_array)
     except NotImplementedError:
         raise UnsupportedFile(f"unsupported DICOM transfer syntax {_transfer_syntax(ds)}") from None
@@ -163,6 +167,13 @@ def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
     except (AttributeError, TypeError, ValueError):
         raise ReadError("DICOM without image size (Rows/Columns)") from None
     check_size(cols, rows, frames)
+    bits = ds.get("BitsAllocated")
+    if (
+        "PixelData" in ds
+        and bits is not None
+        and not (isinstance(bits, int) and bits in _BITS_ALLOCATED)
+    ):
+        raise UnsupportedFile(f"unsupported DICOM bits allocated ({bits})")
     arr = _decode(ds)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
