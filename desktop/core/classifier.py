@@ -26,7 +26,7 @@ from desktop.core.model_spec import (
     ModelContractError,
     ModelSpec,
 )
-from desktop.core.preprocess import to_batch
+from desktop.core.preprocess import to_batch, to_input
 from desktop.core.results import Status
 
 _OUTPUTS = (OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD)
@@ -74,6 +74,11 @@ def softmax(logits: NDArray[np.float32], temperature: float) -> NDArray[np.float
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return np.asarray(e / e.sum(axis=-1, keepdims=True), dtype=np.float64)
+
+
+def pixel_std(pixels: NDArray[Any]) -> float:
+    """Standard deviation of a decoded slice (what the blank-image threshold compares)."""
+    return float(np.std(np.asarray(pixels, dtype=np.float32)))
 
 
 def _normalise_cam(cam: NDArray[Any]) -> NDArray[np.float32]:
@@ -167,22 +172,32 @@ class Classifier:
                 f"(N x {p.channels} x {p.input_size} x {p.input_size})"
             )
 
+    def prepare(self, pixels: NDArray[Any]) -> NDArray[np.float32]:
+        """One decoded slice -> its network input (C x S x S); thread-safe, no session."""
+        return to_input(pixels, self.spec.preprocessing)
+
     def predict(self, slices: Sequence[NDArray[Any]]) -> list[Prediction]:
         """Predictions for decoded slices (float32 H x W in [0, 1]), one batch."""
         if not slices:
             return []
-        batch = to_batch(list(slices), self.spec.preprocessing)
+        return self.predict_batch(to_batch(list(slices), self.spec.preprocessing))
+
+    def predict_batch(self, batch: NDArray[np.float32]) -> list[Prediction]:
+        """Predictions for network inputs already made by :meth:`prepare` (N x C x S x S)."""
+        n = len(batch)
+        if not n:
+            return []
         logits, cams, ood = self.session.run(list(_OUTPUTS), {INPUT_NAME: batch})
         k = len(self.spec.class_names)
-        logits = np.asarray(logits, dtype=np.float32).reshape(len(slices), -1)
+        logits = np.asarray(logits, dtype=np.float32).reshape(n, -1)
         if logits.shape[1] != k:
             raise ModelLoadError(
                 f"the model gives {logits.shape[1]} logits but its metadata names {k} classes"
             )
         probs = softmax(logits, self.spec.temperature)
-        ood = np.asarray(ood, dtype=np.float32).reshape(len(slices))
+        ood = np.asarray(ood, dtype=np.float32).reshape(n)
         out = []
-        for i in range(len(slices)):
+        for i in range(n):
             top = int(np.argmax(probs[i]))
             out.append(
                 Prediction(
@@ -195,8 +210,11 @@ class Classifier:
 
     def status_of(self, slice_pixels: NDArray[Any], prediction: Prediction) -> tuple[Status, str]:
         """The status and message from the model's own thresholds."""
+        return self.status_from_std(pixel_std(slice_pixels), prediction)
+
+    def status_from_std(self, std: float, prediction: Prediction) -> tuple[Status, str]:
+        """:meth:`status_of` given the slice's standard deviation (:func:`pixel_std`)."""
         t = self.spec.thresholds
-        std = float(np.std(np.asarray(slice_pixels, dtype=np.float32)))
         if std < t.blank_std:
             return Status.UNSUPPORTED, "blank image"
         if prediction.ood_score > t.ood_score:

@@ -1,12 +1,18 @@
 """Files in, one SliceResult per slice out: readers in a small thread pool overlap
 with batched inference on the caller's thread; memory stays flat (a bounded number
 of files in flight); results come in input order; bad input never raises.
+
+The reader threads do all per-slice work (decode, thumbnail, the network input, the
+slice's standard deviation), so the caller's thread only stacks ready inputs and runs
+the network; reading ahead keeps about two batches in flight. The very first slice is
+classified on its own so the first row appears at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +26,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from desktop.core.classifier import Classifier, Prediction
+from desktop.core.classifier import Classifier, Prediction, pixel_std
 from desktop.core.readers import ReadError, Slice, UnsupportedFile, load_bytes, open_file
 from desktop.core.results import SliceResult, Status
 
@@ -53,10 +59,23 @@ class _Decoded:
 
 
 @dataclass(frozen=True)
+class _Prepared:
+    """One slice reduced to what inference and the result row need (no full image)."""
+
+    path: str
+    sha256: str
+    frame: int
+    window: str
+    thumbnail: NDArray[np.uint8]
+    net_input: NDArray[np.float32]
+    std: float
+
+
+@dataclass(frozen=True)
 class _FileRead:
     """What a reader job produced for one file: slices, or one result row."""
 
-    slices: list[_Decoded]
+    slices: list[Any]  # _Decoded from read_file, _Prepared from read_and_prepare
     row: SliceResult | None = None
     skipped_empty: int = 0
 
@@ -102,6 +121,32 @@ def read_file(path: Path) -> _FileRead:
     return _FileRead(out, None, source.skipped_empty)
 
 
+def read_and_prepare(
+    path: Path, prepare: Callable[[NDArray[Any]], NDArray[np.float32]]
+) -> _FileRead:
+    """:func:`read_file`, then each slice's network input and std (in the reader thread)."""
+    done = read_file(path)
+    try:
+        slices = [
+            _Prepared(
+                d.path,
+                d.sha256,
+                d.slice.frame,
+                d.slice.window,
+                d.thumbnail,
+                prepare(d.slice.pixels),
+                pixel_std(d.slice.pixels),
+            )
+            for d in done.slices
+        ]
+    except Exception as exc:  # noqa: BLE001 - a preprocessing bug costs one row, not the run
+        log.exception("unexpected failure preparing %s", path)
+        msg = f"could not prepare the image (unexpected {type(exc).__name__})"
+        sha = done.slices[0].sha256 if done.slices else None
+        return _FileRead([], SliceResult(str(path), 0, Status.ERROR, msg, image_sha256=sha))
+    return _FileRead(slices, done.row, done.skipped_empty)
+
+
 class _Readers:
     """Reader jobs on a small thread pool, consumed in input order, with a time limit.
 
@@ -110,9 +155,10 @@ class _Readers:
     reader cannot starve the rest of the run.
     """
 
-    def __init__(self, workers: int, limit: float) -> None:
+    def __init__(self, workers: int, limit: float, job: Callable[[Path], _FileRead]) -> None:
         self.workers = workers
         self.limit = limit
+        self.job = job
         self.pool = self._new_pool()
         self.jobs: deque[tuple[Path, Future[_FileRead]]] = deque()
         self._head_started: tuple[Future[_FileRead], float] | None = None
@@ -124,7 +170,7 @@ class _Readers:
         return len(self.jobs)
 
     def submit(self, path: Path) -> None:
-        self.jobs.append((path, self.pool.submit(read_file, path)))
+        self.jobs.append((path, self.pool.submit(self.job, path)))
 
     def next_done(self, timeout: float) -> _FileRead | None:
         """The head job's outcome, or None if it is not ready within ``timeout``."""
@@ -150,7 +196,7 @@ class _Readers:
         waiting = list(self.jobs)
         self.jobs.clear()
         for p, f in waiting:
-            self.jobs.append((p, self.pool.submit(read_file, p)) if f.cancel() else (p, f))
+            self.jobs.append((p, self.pool.submit(self.job, p)) if f.cancel() else (p, f))
         old.shutdown(wait=False)
         msg = f"reading took longer than {self.limit:g} s; skipped"
         log.warning("%s: %s", path, msg)
@@ -171,13 +217,14 @@ class Pipeline:
         classifier: Classifier | None,
         batch_size: int = 16,
         workers: int = 2,
-        files_in_flight: int = 4,
+        files_in_flight: int = 32,
         max_latency: float = 0.5,
         file_time_limit: float = 120.0,
     ) -> None:
         self.classifier = classifier
         self.batch_size = max(1, batch_size)
         self.workers = max(1, workers)
+        #: most files read ahead (fewer when files hold many slices: about two batches)
         self.files_in_flight = max(1, files_in_flight)
         #: a partial batch waits at most this long (seconds) for more slices
         self.max_latency = max_latency
@@ -201,13 +248,20 @@ class Pipeline:
         self, clf: Classifier, files: Iterator[Path], cancel: Callable[[], bool]
     ) -> Iterator[SliceResult]:
         self.stats = PipelineStats()
-        readers = _Readers(self.workers, self.file_time_limit)
-        pending: list[_Decoded | SliceResult] = []
+        readers = _Readers(
+            self.workers, self.file_time_limit, lambda p: read_and_prepare(p, clf.prepare)
+        )
+        pending: list[_Prepared | SliceResult] = []
         since = 0.0  # when the oldest pending slice arrived
         exhausted = False
+        first = True  # the first slice goes out alone: the first row appears at once
+        read_files = read_slices = 0
         try:
             while True:
-                while not exhausted and len(readers) < self.files_in_flight:
+                # about two batches read ahead: many files of one slice, few volumes
+                per_file = read_slices / read_files if read_slices else 1.0
+                ahead = min(self.files_in_flight, max(1, math.ceil(2 * self.batch_size / per_file)))
+                while not exhausted and len(readers) < ahead:
                     nxt = next(files, None)
                     if nxt is None:
                         exhausted = True
@@ -223,19 +277,23 @@ class Pipeline:
                         break
                     if pending and time.monotonic() - since > self.max_latency:
                         yield from self._flush(clf, pending)
-                        pending = []
+                        pending, first = [], False
                 self._count_file(done)
+                read_files += 1
+                read_slices += len(done.slices)
                 if not pending:
                     since = time.monotonic()
                 pending.extend(done.slices if done.row is None else [done.row])
                 while pending and (
-                    self._n_slices(pending) >= self.batch_size or not self._n_slices(pending)
+                    self._n_slices(pending) >= (1 if first else self.batch_size)
+                    or not self._n_slices(pending)
                 ):
                     if cancel():
                         return
-                    cut = self._cut(pending)
-                    yield from self._flush(clf, pending[:cut])
-                    pending = pending[cut:]
+                    cut = self._cut(pending, 1 if first else self.batch_size)
+                    batch, pending = pending[:cut], pending[cut:]
+                    yield from self._flush(clf, batch)
+                    first = first and not self._n_slices(batch)
                     since = time.monotonic()
             if pending and not cancel():
                 yield from self._flush(clf, pending)
@@ -243,15 +301,16 @@ class Pipeline:
             readers.close()
 
     @staticmethod
-    def _n_slices(pending: list[_Decoded | SliceResult]) -> int:
-        return sum(isinstance(p, _Decoded) for p in pending)
+    def _n_slices(pending: list[_Prepared | SliceResult]) -> int:
+        return sum(isinstance(p, _Prepared) for p in pending)
 
-    def _cut(self, pending: list[_Decoded | SliceResult]) -> int:
-        """Index just after the batch_size-th slice in ``pending``."""
+    @staticmethod
+    def _cut(pending: list[_Prepared | SliceResult], size: int) -> int:
+        """Index just after the size-th slice in ``pending``."""
         n = 0
         for i, p in enumerate(pending):
-            n += isinstance(p, _Decoded)
-            if n == self.batch_size:
+            n += isinstance(p, _Prepared)
+            if n == size:
                 return i + 1
         return len(pending)
 
@@ -261,10 +320,12 @@ class Pipeline:
         if done.row is not None and done.row.status is Status.ERROR:
             self.stats.unreadable_files += 1
 
-    def _flush(self, clf: Classifier, items: list[_Decoded | SliceResult]) -> Iterator[SliceResult]:
-        decoded = [i for i in items if isinstance(i, _Decoded)]
+    def _flush(
+        self, clf: Classifier, items: list[_Prepared | SliceResult]
+    ) -> Iterator[SliceResult]:
+        prepared = [i for i in items if isinstance(i, _Prepared)]
         try:
-            preds = clf.predict([d.slice.pixels for d in decoded])
+            preds = clf.predict_batch(np.stack([d.net_input for d in prepared])) if prepared else []
             failure = ""
         except Exception as exc:  # noqa: BLE001 - inference failure becomes error rows
             log.exception("inference failed")
@@ -275,23 +336,23 @@ class Pipeline:
                 row = item
             elif failure:
                 row = SliceResult(
-                    item.path, item.slice.frame, Status.ERROR, failure,
-                    image_sha256=item.sha256, thumbnail=item.thumbnail, window=item.slice.window,
+                    item.path, item.frame, Status.ERROR, failure,
+                    image_sha256=item.sha256, thumbnail=item.thumbnail, window=item.window,
                 )  # fmt: skip
             else:
                 row = self._result(clf, item, next(results))
             self.stats.by_status[row.status] += 1
-            self.stats.slices += isinstance(item, _Decoded)
+            self.stats.slices += isinstance(item, _Prepared)
             yield row
 
     @staticmethod
-    def _result(clf: Classifier, d: _Decoded, pred: Prediction) -> SliceResult:
-        status, message = clf.status_of(d.slice.pixels, pred)
+    def _result(clf: Classifier, d: _Prepared, pred: Prediction) -> SliceResult:
+        status, message = clf.status_from_std(d.std, pred)
         top = pred.top
         called = status in (Status.OK, Status.UNCERTAIN)
         return SliceResult(
             path=d.path,
-            frame=d.slice.frame,
+            frame=d.frame,
             status=status,
             message=message,
             predicted_class=clf.spec.class_names[top] if called else None,
@@ -301,5 +362,5 @@ class Pipeline:
             thumbnail=d.thumbnail,
             cam=pred.cam,
             ood_score=pred.ood_score,
-            window=d.slice.window,
+            window=d.window,
         )
