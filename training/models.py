@@ -13,7 +13,6 @@ identity in eval mode). The exporter builds class-activation maps from these two
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,7 +66,7 @@ class _Pooled(nn.Module):
 
 
 def _init_weights(model: nn.Module) -> None:
-    """torchvision's initialisation for its mobile networks."""
+    """torchvision's initialisation for its mobile networks (small linear head)."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out")
@@ -77,8 +76,9 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            r = 1.0 / math.sqrt(m.out_features)
-            nn.init.uniform_(m.weight, -r, r)
+            # small head (torchvision MobileNetV2's choice): torchvision EfficientNet's
+            # U(+-1/sqrt(out)) is +-0.5 for 4 classes and starts with huge logits
+            nn.init.normal_(m.weight, 0.0, 0.01)
             nn.init.zeros_(m.bias)
 
 
