@@ -167,20 +167,11 @@ class MainWindow(QMainWindow):
         self.clear_action = act("C&lear All", None, None, self.clear_all)
         opens = [self.open_files_action, self.open_folder_action]
         exports = [self.export_csv_action, self.export_json_action]
+        quit_ = act("&Quit", None, key.Quit, self.close)
         install_menus(
             self,
             [
-                (
-                    "&File",
-                    [
-                        *opens,
-                        None,
-                        *exports,
-                        self.review.identifiers_action,
-                        None,
-                        act("&Quit", None, key.Quit, self.close),
-                    ],
-                ),
+                ("&File", [*opens, None, *exports, self.review.identifiers_action, None, quit_]),
                 ("&Edit", [self.cancel_action, self.remove_action, self.clear_action]),
                 ("&Review", self.review.menu()),
                 ("&Help", [act("&About", None, None, self.about)]),

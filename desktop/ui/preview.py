@@ -129,7 +129,7 @@ class PreviewPane(QWidget):
     # -- content --------------------------------------------------------------------------
     def show_result(self, result: SliceResult | None) -> None:
         """Show ``result`` (None clears the pane)."""
-        self.result = result
+        previous, self.result = self.result, result
         self.base = self.cam = None
         self.cam_rect = None
         if result is None:
@@ -150,10 +150,15 @@ class PreviewPane(QWidget):
         pixels = getattr(found, "pixels", None)
         self._pixels = pixels
         self.window_level.blockSignals(True)  # one refresh below, not one per signal
-        self.window_level.set_slice(getattr(found, "raw", None), getattr(found, "window", ""))
+        # the display window stays while moving through one series (folder or file)
+        folder = Path(result.path).parent
+        same_series = previous is not None and Path(previous.path).parent == folder
+        raw, text = getattr(found, "raw", None), getattr(found, "window", "")
+        self.window_level.set_slice(raw, text, keep=same_series)
         self.window_level.blockSignals(False)
         if pixels is not None:
-            self.base = heatmap.slice_image(pixels)
+            shown = self.window_level.display()
+            self.base = heatmap.slice_image(shown if shown is not None else pixels)
             if result.cam is not None and self.preprocessing is not None:
                 self.cam_rect = heatmap.cam_rect(pixels, self.preprocessing)
         self._refresh(placeholder=problem)

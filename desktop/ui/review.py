@@ -73,6 +73,7 @@ class ReviewController(QObject):
             self.store = DecisionStore(self.data_dir)
         except DecisionStoreError as exc:
             self.problem = str(exc)
+            notify(f"Reviewer decisions are off: {exc}")
         model.decision_source = self.decision_for_key
         self._build_actions()
         panel.class_chosen.connect(self.set_class)
@@ -175,7 +176,7 @@ class ReviewController(QObject):
         if not rows and self.table.currentIndex().isValid():
             rows = [self.table.currentIndex().row()]
         found = (self.proxy.result_at(r) for r in rows)
-        return [r for r in found if r is not None and key_of(r) is not None]
+        return [r for r in found if r is not None and reviewable(r)]
 
     def set_class(self, name: str) -> None:
         """The reviewer's class for the selected rows (keys 1-4, the panel's buttons)."""
@@ -196,7 +197,7 @@ class ReviewController(QObject):
 
     def set_note(self, text: str) -> None:
         r = self.proxy.result_at(self.table.currentIndex().row())
-        if r is not None and key_of(r) is not None:
+        if r is not None and reviewable(r):
             old = self.decision_of(r)
             self._save([(r, old.reviewer_class if old else None, text.strip())])
 
@@ -261,6 +262,11 @@ class ReviewController(QObject):
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
+
+
+def reviewable(r: SliceResult) -> bool:
+    """A row can take a decision: it has an image hash and its file could be read."""
+    return key_of(r) is not None and r.status is not Status.ERROR
 
 
 def _as_bool(value: object) -> bool:

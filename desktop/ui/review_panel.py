@@ -111,7 +111,12 @@ class ReviewPanel(QFrame):
         self, result: SliceResult | None, decision: Decision | None, reason: str = ""
     ) -> None:
         """Show the current row's decision (result None: nothing selected)."""
-        usable = result is not None and bool(result.image_sha256) and not reason
+        usable = (
+            result is not None
+            and bool(result.image_sha256)
+            and result.status is not Status.ERROR
+            and not reason
+        )
         for w in (*self.class_buttons, self.clear_button, self.note):
             w.setEnabled(usable)
         self.confirm_button.setEnabled(usable and result is not None and result.status is Status.OK)

@@ -21,7 +21,7 @@ from desktop.core.decisions import Agreement, AgreementSummary
 from desktop.ui.results_model import class_label
 
 NO_CALL = "no firm call"
-PER_CLASS_HEADERS = ["Model said", "Reviewed", "Reviewer agreed", "Agreement", "Reviewer said"]
+PER_CLASS_HEADERS = ["Model calls reviewed", "Reviewer agreed", "Agreement", "Reviewer chose"]
 
 
 def headline(s: AgreementSummary) -> str:
@@ -58,7 +58,15 @@ def _table(rows: int, cols: int) -> QTableWidget:
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     t.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     t.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    t.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     return t
+
+
+def _fit_height(t: QTableWidget) -> None:
+    """No empty space below the last row."""
+    t.resizeRowsToContents()
+    header = t.horizontalHeader().sizeHint().height()
+    t.setFixedHeight(header + t.verticalHeader().length() + 2 * t.frameWidth())
 
 
 class SummaryDialog(QDialog):
@@ -71,8 +79,8 @@ class SummaryDialog(QDialog):
         names = summary.class_names
         self.headline = QLabel(headline(summary))
         self.headline.setWordWrap(True)
-        self.per_class = _table(len(names), len(PER_CLASS_HEADERS) - 1)
-        self.per_class.setHorizontalHeaderLabels(PER_CLASS_HEADERS[1:])
+        self.per_class = _table(len(names), len(PER_CLASS_HEADERS))
+        self.per_class.setHorizontalHeaderLabels(PER_CLASS_HEADERS)
         self.per_class.setVerticalHeaderLabels([class_label(n) for n in names])
         for i, name in enumerate(names):
             total, agreed = summary.per_class(name)
@@ -112,8 +120,9 @@ class SummaryDialog(QDialog):
         lay.addWidget(note)
         lay.addWidget(buttons)
         for t in (self.per_class, self.confusion):
-            t.setMinimumHeight(t.horizontalHeader().height() + 30 * t.rowCount())
-        self.resize(620, 520)
+            _fit_height(t)
+        lay.insertStretch(lay.count() - 1, 1)
+        self.resize(640, self.sizeHint().height())
 
     def cell(self, table: QTableWidget, row: int, col: int) -> str:
         item = table.item(row, col)

@@ -118,8 +118,12 @@ class WindowLevelBar(QWidget):
         self.set_slice(None, "")
 
     # -- state ------------------------------------------------------------------------------
-    def set_slice(self, raw: NDArray[np.floating] | None, window_text: str) -> None:
-        """A new slice: back to the classifier's window."""
+    def set_slice(
+        self, raw: NDArray[np.floating] | None, window_text: str, keep: bool = False
+    ) -> None:
+        """A new slice: back to the classifier's window, or (``keep``, e.g. the next slice
+        of the same series) the window or preset chosen for the previous slice."""
+        kept, kept_name = self.active, self.presets.currentText()
         self.raw = None if raw is None else np.asarray(raw, dtype=np.float32)
         self.invert = "MONOCHROME1" in window_text
         self.setVisible(self.raw is not None and self.raw.size > 0)
@@ -136,7 +140,13 @@ class WindowLevelBar(QWidget):
         if looks_like_ct(self.raw):
             names += list(CT_PRESETS)
         self.presets.addItems(names)
-        self.reset()
+        if keep and kept is not None and kept_name == CUSTOM:
+            self.set_window(kept)
+        elif keep and kept is not None and kept_name in names:
+            self._select(kept_name)
+            self._on_preset()
+        else:
+            self.reset()
 
     def display(self) -> NDArray[np.float32] | None:
         if self.raw is None or self.active is None:

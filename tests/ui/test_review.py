@@ -225,3 +225,24 @@ def test_model_with_decisions_passes_qtmodeltester(qtbot, qtmodeltester, window)
     window.table.selectRow(1)
     press(qtbot, window, Qt.Key.Key_2)
     qtmodeltester.check(window.model, force_py=True)
+
+
+def test_unreadable_rows_take_no_decision(qtbot, window: MainWindow) -> None:
+    rows_with(window, [("bad.jpg", Status.ERROR, None), ("ok.png", Status.OK, OK_GLIOMA)])
+    window.table.selectRow(0)
+    assert not window.preview.review.class_buttons[0].isEnabled()
+    press(qtbot, window, Qt.Key.Key_1)
+    assert reviewer_cells(window) == ["", ""]
+
+
+def test_damaged_decisions_file(qtbot, classifier, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / DB_NAME).write_bytes(b"not sqlite" * 200)
+    w = new_window(qtbot, classifier)
+    rows_with(w, [("a.png", Status.OK, OK_GLIOMA)])
+    w.table.selectRow(0)
+    assert not w.review.class_actions[0].isEnabled()
+    assert "decisions file" in w.preview.review.state.text()
+    press(qtbot, w, Qt.Key.Key_1)
+    assert reviewer_cells(w) == [""]
+    assert (data_dir / DB_NAME).read_bytes() == b"not sqlite" * 200  # left as it was

@@ -147,3 +147,32 @@ def test_no_window_controls_for_plain_images(qtbot, image_folder: Path) -> None:
     result = make_result("slice_00.png", folder=str(image_folder))
     pane.show_result(result)
     assert pane.base is not None and not pane.window_level.isVisible()
+
+
+def test_window_stays_within_a_series(qtbot, tmp_path: Path, test_model_path: Path) -> None:
+    from desktop.core.classifier import Classifier
+    from desktop.core.pipeline import Pipeline
+
+    series, other = tmp_path / "series", tmp_path / "other"
+    series.mkdir()
+    other.mkdir()
+    files = [
+        write_dicom(series / "a.dcm", make_dicom(gradient(), window=(1900, 3800))),
+        write_dicom(series / "b.dcm", make_dicom(gradient() // 2, window=(950, 1900))),
+        write_dicom(other / "c.dcm", make_dicom(gradient(), window=(1000, 500))),
+    ]
+    a, b, c = list(Pipeline(Classifier.load(test_model_path)).run(files))
+    pane = PreviewPane()
+    qtbot.addWidget(pane)
+    pane.show()
+    pane.show_result(a)
+    pane.window_level.set_window(Window(700, 300))
+    pane.show_result(b)  # next slice of the series: the chosen window stays, and is shown
+    assert pane.window_level.current() == Window(700, 300)
+    b_shown = image_bytes(pane.composed())
+    pane.window_level.reset()
+    assert image_bytes(pane.composed()) != b_shown
+    pane.window_level.set_window(Window(700, 300))
+    pane.show_result(c)  # another series: back to the classifier's window
+    assert pane.window_level.current() == Window(1000, 500)
+    assert pane.window_level.display() is None
