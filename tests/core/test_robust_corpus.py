@@ -291,3 +291,29 @@ def test_real_permission_denied_as_nobody(tmp_path: Path) -> None:
         shutil.rmtree(folder)
     # locked.png: kept by discovery (sniffed by name), one error row; closed/: counted
     assert out == "error|permission denied|1|1", out
+
+
+def test_multiframe_percentile_window_is_computed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long series without a VOI window: one percentile pass over the volume, not one
+    per frame (that was quadratic: minutes for a few hundred frames)."""
+    from desktop.core.readers import read_slices
+
+    frames = np.stack([brain_like(k, 48).astype(np.uint16) * (k + 1) for k in range(60)])
+    path = write_dicom(tmp_path / "series.dcm", make_dicom(frames))
+    calls: list[int] = []
+    real = np.percentile
+
+    def percentile(a, q, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(np.size(a))
+        return real(a, q, *args, **kwargs)
+
+    monkeypatch.setattr(np, "percentile", percentile)
+    slices = list(read_slices(path))
+    assert len(slices) == 60 and calls == [frames.size]
+    finite = frames.astype(np.float64).ravel()
+    lo, hi = real(finite, [0.5, 99.5])
+    for k in (0, 30, 59):
+        want = np.clip((frames[k].astype(np.float32) - lo) / (hi - lo), 0, 1)
+        np.testing.assert_allclose(slices[k].pixels, want, atol=1e-5)

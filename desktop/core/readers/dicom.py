@@ -27,6 +27,7 @@ from desktop.core.readers.common import (
     UnsupportedFile,
     check_size,
     fmt_num,
+    linear_window,
     luminance,
     percentile_window,
 )
@@ -184,14 +185,17 @@ def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
     if arr.ndim != 3:
         raise UnsupportedFile(f"unsupported DICOM pixel layout {arr.shape}")
     raws = [_rescale(arr[i], ds, i) for i in range(arr.shape[0])]
-    volume: NDArray[np.float32] | None = None
+    window: tuple[float, float] | None = None  # percentiles of all frames, computed once
     invert = photometric == "MONOCHROME1"
     for i, raw in enumerate(raws):
         voi = _voi(raw, ds, i) if samples == 1 else None
         if voi is None:
-            if volume is None:
-                volume = np.stack(raws)
-            px, lo, hi = percentile_window(raw, reference=volume)
+            if window is None:
+                px, lo, hi = percentile_window(raw, reference=np.stack(raws))
+                window = (lo, hi)
+            else:
+                lo, hi = window
+                px = linear_window(raw, lo, hi)
             p_lo, p_hi = PERCENTILE_WINDOW
             note = f"DICOM percentile {p_lo:g}-{p_hi:g} ({fmt_num(lo)}..{fmt_num(hi)})"
             if samples > 1:
