@@ -28,3 +28,11 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared (shared data) is not present next to the repository")
     return SHARED.resolve()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_data(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or writes the real user's data folder (decisions, settings, logs)."""
+    monkeypatch.setenv("BRAIN_MRI_REVIEW_DATA_DIR", str(tmp_path_factory.mktemp("userdata")))
