@@ -37,7 +37,7 @@ from training.inputs import (
     read_grey,
     read_manifest,
 )
-from training.ood import MahalanobisScorer, head_outputs
+from training.ood import MultiLevelScorer, head_all
 from training.probes import all_probes
 
 log = logging.getLogger(__name__)
@@ -186,26 +186,26 @@ class Collected:
     """Network outputs over a list of manifest rows (labels: -1 = partial ``tumor``)."""
 
     logits: NDArray[np.float32]
-    pooled: NDArray[np.float32]
+    vectors: tuple[NDArray[np.float32], ...]  #: OOD feature vectors, one array per level
     labels: NDArray[np.int64]
     rows: tuple[ManifestRow, ...]
 
 
-Runner = Callable[[NDArray[np.float32]], tuple[NDArray[np.float32], NDArray[np.float32]]]
+Runner = Callable[[NDArray[np.float32]], tuple[NDArray[np.float32], list[NDArray[np.float32]]]]
 
 
-class _LogitsAndPooled(nn.Module):
+class _LogitsAndVectors(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, pooled, _ = head_outputs(self.model, x)
-        return logits, pooled
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits, _, vectors = head_all(self.model, x)
+        return (logits, *vectors)
 
 
 def feature_runner(model: nn.Module, prep: Preprocessing) -> Runner:
-    """x -> (logits, pooled) through onnxruntime (about 3x eager PyTorch on 2 cores).
+    """x -> (logits, OOD vectors) through onnxruntime (about 3x eager PyTorch on 2 cores).
 
     Falls back to PyTorch if the temporary export fails.
     """
@@ -215,37 +215,41 @@ def feature_runner(model: nn.Module, prep: Preprocessing) -> Runner:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "features.onnx"
             x = torch.zeros(2, prep.channels, prep.input_size, prep.input_size)
-            torch_export(_LogitsAndPooled(model), x, path, ["logits", "pooled"])
+            with torch.no_grad():
+                n_levels = len(head_all(model.eval(), x)[2])
+            names = ["logits", *(f"level{i}" for i in range(n_levels))]
+            torch_export(_LogitsAndVectors(model), x, path, names)
             sess = session(path)
     except Exception as exc:  # noqa: BLE001 - any export failure: use PyTorch instead
         log.warning("feature export failed (%s); computing features with PyTorch", exc)
 
-        def run_torch(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        def run_torch(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], list]:
             with torch.inference_mode():
-                lg, pl, _ = head_outputs(model, torch.from_numpy(x))
-            return lg.numpy(), pl.numpy()
+                lg, _, vs = head_all(model, torch.from_numpy(x))
+            return lg.numpy(), [v.numpy() for v in vs]
 
         return run_torch
 
-    def run_ort(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        lg, pl = sess.run(None, {"image": x})
-        return lg, pl
+    def run_ort(x: NDArray[np.float32]) -> tuple[NDArray[np.float32], list]:
+        lg, *vs = sess.run(None, {"image": x})
+        return lg, vs
 
     return run_ort
 
 
 def _gather(
     runner: Runner, batches: Iterable[tuple[Any, NDArray[np.float32]]], total: int, desc: str
-) -> tuple[list[Any], NDArray[np.float32], NDArray[np.float32]]:
-    keys, logits, pooled = [], [], []
+) -> tuple[list[Any], NDArray[np.float32], tuple[NDArray[np.float32], ...]]:
+    keys, logits, vectors = [], [], []
     for key, x in tqdm(prefetch(batches), total=total, desc=desc, leave=False):
-        lg, pl = runner(x)
+        lg, vs = runner(x)
         keys.extend(key)
         logits.append(lg)
-        pooled.append(pl)
+        vectors.append(vs)
     if not logits:
         raise SystemExit(f"no {desc} image could be read")
-    return keys, np.concatenate(logits), np.concatenate(pooled)
+    levels = tuple(np.concatenate([v[i] for v in vectors]) for i in range(len(vectors[0])))
+    return keys, np.concatenate(logits), levels
 
 
 def collect(
@@ -285,17 +289,17 @@ def collect_cached(
 
 def probe_scores(
     model: nn.Module,
-    scorer: MahalanobisScorer,
+    scorer: MultiLevelScorer,
     probes: dict[str, NDArray[np.float32]],
     prep: Preprocessing,
-) -> dict[str, float]:
-    """OOD score of every probe image through the app's preprocessing."""
+) -> dict[str, list[float]]:
+    """Per-level normalised OOD scores of every probe image (app preprocessing)."""
     names = list(probes)
     with torch.inference_mode():
         x = torch.from_numpy(to_batch([probes[n] for n in names], prep))
-        _, pooled, _ = head_outputs(model, x)
-        scores = scorer(pooled).numpy()
-    return {n: float(s) for n, s in zip(names, scores, strict=True)}
+        _, _, vectors = head_all(model, x)
+        levels = scorer.levels(vectors).numpy()
+    return {n: [float(v) for v in row] for n, row in zip(names, levels, strict=True)}
 
 
 def calibrate(args: argparse.Namespace) -> dict[str, Any]:
@@ -322,8 +326,10 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
     probs = softmax(logits, temperature)
     conf, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
     choice = choose_threshold(conf, correct, args.max_error)
-    scorer, shrink = MahalanobisScorer.fit(train.pooled, train.labels)
-    val_scores = scorer.score(val.pooled)
+    scorer, shrink = MultiLevelScorer.fit(
+        list(train.vectors), train.labels, list(val.vectors), args.ood_percentile
+    )
+    val_scores = scorer.score(list(val.vectors))
     ood_threshold = float(np.percentile(val_scores, args.ood_percentile))
     brains = [
         g
@@ -352,7 +358,11 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
         "val_ood_percentiles": {
             str(q): float(np.percentile(val_scores, q)) for q in (50, 90, 99, 99.5, 100)
         },
-        "probes": {n: {"score": s, "unsupported": s > ood_threshold} for n, s in probes.items()},
+        "ood_levels": [int(v.shape[1]) for v in val.vectors],
+        "probes": {
+            n: {"score": max(s), "levels": s, "unsupported": max(s) > ood_threshold}
+            for n, s in probes.items()
+        },
     }
     summary["probes_all_unsupported"] = all(p["unsupported"] for p in summary["probes"].values())
     out = Path(args.out or Path(args.checkpoint).with_suffix(".calibration.pt"))
@@ -371,7 +381,7 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def load_calibration(path: Path) -> tuple[dict[str, Any], MahalanobisScorer]:
+def load_calibration(path: Path) -> tuple[dict[str, Any], MultiLevelScorer]:
     """(the saved calibration dict, its OOD scorer)."""
     cal = torch.load(Path(path), map_location="cpu", weights_only=False)
-    return cal, MahalanobisScorer.from_state(cal["ood_state"])
+    return cal, MultiLevelScorer.from_state(cal["ood_state"])

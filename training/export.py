@@ -2,7 +2,7 @@
 
 The exported graph (``desktop.core.model_spec``): input ``image`` (N x C x S x S, dynamic
 N) -> ``logits`` (N x K), ``cam`` (N x K x h x w: classifier weights applied to the last
-feature map, no bias), ``ood_score`` (N: Mahalanobis score of :mod:`training.ood`,
+feature map, no bias), ``ood_score`` (N: multi-level Mahalanobis score, :mod:`training.ood`,
 computed in the graph from constant buffers). The metadata carries a ``ModelSpec``.
 
 Exporter: torch 2.13's default ``dynamo=True`` path needs ``onnxscript``, which this
@@ -51,7 +51,7 @@ from training.inputs import (
     read_grey,
     read_manifest,
 )
-from training.ood import MahalanobisScorer
+from training.ood import MultiLevelScorer, head_all, head_outputs
 
 OPSET = 17
 PARITY_TOL = 1e-4
@@ -60,18 +60,20 @@ PARITY_TOL = 1e-4
 class ExportWrapper(nn.Module):
     """Network + CAM + OOD score with the graph contract's three outputs."""
 
-    def __init__(self, model: nn.Module, scorer: MahalanobisScorer | None = None) -> None:
+    def __init__(self, model: nn.Module, scorer: MultiLevelScorer | None = None) -> None:
         super().__init__()
         self.model = model
         self.scorer = scorer
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        fmap = self.model.forward_features(image)
-        pooled = fmap.mean(dim=(2, 3))
-        linear = self.model.classifier_linear
-        logits = linear(pooled)
-        cam = torch.einsum("kf,nfhw->nkhw", linear.weight, fmap)
-        ood = self.scorer(pooled) if self.scorer is not None else pooled[:, 0] * 0.0
+        if self.scorer is None:
+            logits, _, fmap = head_outputs(self.model, image)
+            ood = logits[:, 0] * 0.0
+        else:
+            logits, fmap, vectors = head_all(self.model, image)
+            ood = self.scorer(vectors)
+        weight = self.model.classifier_linear.weight
+        cam = torch.einsum("kf,nfhw->nkhw", weight, fmap)
         return logits, cam, ood
 
 

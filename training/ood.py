@@ -1,10 +1,14 @@
-"""Out-of-distribution score: Mahalanobis distance of pooled penultimate features.
+"""Out-of-distribution score: Mahalanobis distances at several depths of the network.
 
-Squared Mahalanobis distance (divided by the feature count F) of the globally pooled
-last feature map to the nearest class mean, with one covariance shared by the classes
-and shrunk towards a multiple of the identity (Ledoit-Wolf), fitted on training
-features of the four labelled classes. The constants are buffers of an ``nn.Module``,
-so the ONNX export computes the score inside the graph.
+Per level, the squared Mahalanobis distance (divided by the feature count F) of a
+feature vector to the nearest class mean, with one covariance shared by the classes and
+shrunk towards a multiple of the identity (Ledoit-Wolf), fitted on training features of
+the four labelled classes. Levels: the globally pooled last feature map (penultimate
+features) and, because those alone let photographs, noise and documents through,
+channel means and standard deviations of two intermediate stages of ``model.features``
+(texture statistics, as in Mahalanobis/Gram-matrix OOD detectors). Each level's score is
+divided by its validation 99.5th percentile and the score is the maximum over levels.
+All constants are buffers, so the ONNX export computes the score inside the graph.
 """
 
 from __future__ import annotations
@@ -69,3 +73,87 @@ def head_outputs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     fmap = model.forward_features(x)
     pooled = fmap.mean(dim=(2, 3))
     return model.classifier_linear(pooled), pooled, fmap
+
+
+def tap_modules(model: nn.Module) -> list[nn.Module]:
+    """Two intermediate stages of ``model.features`` (at 40% and 70% depth), if it has one."""
+    feats = getattr(model, "features", None)
+    if not isinstance(feats, nn.Sequential) or len(feats) < 4:
+        return []
+    n = len(feats)
+    return [feats[i] for i in sorted({int(n * 0.4), int(n * 0.7)} - {n - 1})]
+
+
+def moments(t: torch.Tensor) -> torch.Tensor:
+    """N x C x h x w -> N x 2C: channel means and standard deviations over h, w."""
+    m = t.mean(dim=(2, 3))
+    v = (t * t).mean(dim=(2, 3)) - m * m
+    return torch.cat([m, torch.sqrt(torch.clamp(v, min=0.0) + 1e-6)], dim=1)
+
+
+def head_all(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """(logits, feature map, OOD vectors = [intermediate moments..., pooled features])."""
+    taps: list[torch.Tensor] = []
+    handles = [
+        m.register_forward_hook(lambda _m, _i, out: taps.append(out)) for m in tap_modules(model)
+    ]
+    try:
+        fmap = model.forward_features(x)
+    finally:
+        for h in handles:
+            h.remove()
+    pooled = fmap.mean(dim=(2, 3))
+    return model.classifier_linear(pooled), fmap, [*(moments(t) for t in taps), pooled]
+
+
+class MultiLevelScorer(nn.Module):
+    """max over levels of (level score / its validation percentile)."""
+
+    def __init__(self, scorers: list[MahalanobisScorer], scales: torch.Tensor) -> None:
+        super().__init__()
+        self.scorers = nn.ModuleList(scorers)
+        self.register_buffer("scales", scales.float())
+
+    def levels(self, vectors: list[torch.Tensor]) -> torch.Tensor:
+        """N x L normalised per-level scores."""
+        s = [sc(v) for sc, v in zip(self.scorers, vectors, strict=True)]
+        return torch.stack(s, dim=1) / self.scales
+
+    def forward(self, vectors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.amax(self.levels(vectors), dim=1)
+
+    @classmethod
+    def fit(
+        cls,
+        train: list[NDArray[np.floating]],
+        labels: NDArray[np.integer],
+        val: list[NDArray[np.floating]],
+        percentile: float = 99.5,
+    ) -> tuple[MultiLevelScorer, list[float]]:
+        """One Mahalanobis scorer per level; scales = validation percentiles per level."""
+        fitted = [MahalanobisScorer.fit(f, labels) for f in train]
+        scorers = [sc for sc, _ in fitted]
+        scales = [
+            max(1e-6, float(np.percentile(sc.score(v), percentile)))
+            for sc, v in zip(scorers, val, strict=True)
+        ]
+        return cls(scorers, torch.tensor(scales)), [sh for _, sh in fitted]
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> MultiLevelScorer:
+        n = len(state["scales"])
+        scorers = [
+            MahalanobisScorer(state[f"scorers.{i}.centres"], state[f"scorers.{i}.whiten"])
+            for i in range(n)
+        ]
+        return cls(scorers, state["scales"])
+
+    def score(self, vectors: list[NDArray[np.floating]]) -> NDArray[np.float32]:
+        with torch.no_grad():
+            return self([torch.as_tensor(np.asarray(v, np.float32)) for v in vectors]).numpy()
+
+    def level_scores(self, vectors: list[NDArray[np.floating]]) -> NDArray[np.float32]:
+        with torch.no_grad():
+            return self.levels(
+                [torch.as_tensor(np.asarray(v, np.float32)) for v in vectors]
+            ).numpy()

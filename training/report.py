@@ -319,8 +319,10 @@ Targets (issue 3):
   {num(v_unc, "error_rate", ".4f")}. Test coverage {num(unc, "coverage")}, error of
   accepted calls {num(unc, "error_rate_accepted", ".4f")} (all calls:
   {num(unc, "error_rate_all", ".4f")}).
-- OOD score: squared Mahalanobis distance (per feature) of pooled features to the nearest
-  class mean, shared shrunk covariance from training features; threshold {th["ood_score"]:.2f}
+- OOD score: squared Mahalanobis distances (shared, Ledoit-Wolf-shrunk covariance from
+  training features, nearest class mean) of the pooled penultimate features and of the
+  channel means/standard deviations of two intermediate stages; each divided by its
+  validation 99.5th percentile, the maximum taken; threshold {th["ood_score"]:.2f}
   ({cal.get("ood_rule", "")}). Test slices flagged unsupported: {t["ood_flagged_rate"]:.3%}.
 
 | probe | OOD score | unsupported | would have been called |

@@ -15,7 +15,7 @@ from training.calibrate import (
     reliability_bins,
     softmax,
 )
-from training.ood import MahalanobisScorer, ledoit_wolf
+from training.ood import MahalanobisScorer, MultiLevelScorer, ledoit_wolf, moments
 from training.probes import distorted_probes, document_page, shuffled_tiles, synthetic_probes
 
 
@@ -120,6 +120,29 @@ def test_mahalanobis_matches_numpy_and_is_a_buffer_module() -> None:
     again = MahalanobisScorer.from_state(scorer.state_dict())
     t = torch.as_tensor(x, dtype=torch.float32)
     torch.testing.assert_close(again(t), scorer(t))
+
+
+def test_multi_level_score_is_max_of_normalised_levels() -> None:
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(4), 100)
+    train = [rng.normal(0, 1, (400, 6)), rng.normal(0, 1, (400, 10))]
+    val = [rng.normal(0, 1, (200, 6)), rng.normal(0, 1, (200, 10))]
+    scorer, shrinks = MultiLevelScorer.fit(train, labels, val, percentile=99.0)
+    assert len(shrinks) == 2
+    per_level = scorer.level_scores(val)
+    assert np.mean(per_level[:, 0] > 1) == pytest.approx(0.01, abs=0.006)  # scale = p99
+    np.testing.assert_allclose(scorer.score(val), per_level.max(axis=1), rtol=1e-6)
+    odd = [rng.normal(0, 1, (5, 6)), rng.normal(0, 1, (5, 10)) + 8.0]  # odd in level 1 only
+    assert np.all(scorer.score(odd) > 5) and np.all(scorer.level_scores(odd)[:, 0] < 3)
+    again = MultiLevelScorer.from_state(scorer.state_dict())
+    np.testing.assert_allclose(again.score(odd), scorer.score(odd))
+
+
+def test_moments_are_channel_mean_and_std() -> None:
+    t = torch.randn(2, 3, 5, 7) * torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1) + 4.0
+    m = moments(t)
+    torch.testing.assert_close(m[:, :3], t.mean(dim=(2, 3)))
+    torch.testing.assert_close(m[:, 3:], t.std(dim=(2, 3), unbiased=False), rtol=1e-3, atol=1e-3)
 
 
 def test_probes_are_grey_unit_images() -> None:

@@ -34,16 +34,16 @@ from training.export import (
     synthetic_slices,
 )
 from training.inputs import DEFAULT_MANIFEST
-from training.ood import MahalanobisScorer
+from training.ood import MultiLevelScorer, head_all
 
 SIZE = 48
 
 
-def _scorer(model: TinyNet) -> MahalanobisScorer:
-    x = torch.from_numpy(to_batch(synthetic_slices(24, seed=5), Preprocessing(input_size=SIZE)))
+def _scorer(model: TinyNet) -> MultiLevelScorer:
+    x = torch.from_numpy(to_batch(synthetic_slices(40, seed=5), Preprocessing(input_size=SIZE)))
     with torch.no_grad():
-        pooled = model.forward_features(x).mean(dim=(2, 3)).numpy()
-    return MahalanobisScorer.fit(pooled, np.arange(24) % 4)[0]
+        vectors = [v.numpy() for v in head_all(model.eval(), x)[2]]
+    return MultiLevelScorer.fit(vectors, np.arange(40) % 4, vectors)[0]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,10 @@ def test_wrapper_outputs_follow_the_contract() -> None:
         torch.testing.assert_close(logits, model(x))  # same as the network's own forward
         bias = model.classifier_linear.bias
         torch.testing.assert_close(cam.mean(dim=(2, 3)) + bias, logits)  # CAM = W . features
-        torch.testing.assert_close(ood, scorer(model.forward_features(x).mean(dim=(2, 3))))
+        vectors = head_all(model, x)[2]
+        assert len(vectors) == 3 and vectors[-1].shape == (3, 12)  # 2 stages + pooled
+        torch.testing.assert_close(vectors[-1], model.forward_features(x).mean(dim=(2, 3)))
+        torch.testing.assert_close(ood, scorer(vectors))
     assert cam.shape == (3, 4, SIZE // 4, SIZE // 4) and ood.shape == (3,)
 
 
