@@ -32,7 +32,9 @@ from desktop.core.results import SliceResult, Status
 
 log = logging.getLogger(__name__)
 
-THUMBNAIL_SIZE = 128
+#: longest side of the thumbnails kept for every row: the table draws them at 44 px
+#: (88 device pixels on a 2x screen); 96 px keeps them sharp at 9 KB a row (128 px: 16 KB)
+THUMBNAIL_SIZE = 96
 #: how often a wait for a reader re-checks ``cancel`` (seconds)
 _POLL = 0.05
 
