@@ -93,7 +93,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     y = torch.tensor([r.label_index for r in rows])
     model = TinyNet()
     opt = torch.optim.Adam(model.parameters(), 0.01)
-    for _ in range(15):
+    for _ in range(8):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
@@ -127,6 +127,8 @@ def released(run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # seconds normally; minutes when training runs share the 2 cores
 def test_release_end_to_end(run: dict[str, Path], released: Path) -> None:
     out = released
     onnx_path = out / "tiny.onnx"
@@ -184,6 +186,8 @@ def test_release_end_to_end(run: dict[str, Path], released: Path) -> None:
     assert "| tiny stand-in |" in card and rep["model"]["sha256"] in card
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_report_command_compares_runs(released: Path, tmp_path: Path) -> None:
     from training.__main__ import main
 
