@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop import __version__
@@ -50,9 +51,20 @@ def application(argv: Sequence[str]) -> QApplication:
     app.setApplicationName("Brain MRI Review")
     app.setOrganizationName("brain-mri-review")
     app.setApplicationVersion(__version__)
+    _apply_icon(app)
     app.setStyle("Fusion")
     _apply_style_sheet(app)
     return app
+
+
+def _apply_icon(app: QApplication) -> None:
+    """Window/taskbar icon and the .desktop entry it belongs to (resources/)."""
+    from desktop.core.resources import resource_path
+
+    icon = resource_path("resources/icon.png")
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    app.setDesktopFileName("brain-mri-review")
 
 
 def _apply_style_sheet(app: QApplication) -> None:
