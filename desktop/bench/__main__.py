@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _progress(figures: dict[str, Any]) -> None:
+    """Figures so far, on stderr (a long run killed half-way still shows them)."""
+    done = ", ".join(f"{k}={_fmt(v)}" for k, v in figures.items() if v is not None)
+    print(f"[bench] {done}", file=sys.stderr, flush=True)
+
+
 def _wanted(only: str | None) -> set[str]:
     if not only:
         return set(KEYS)
@@ -129,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if {"ort_ceiling_img_s", "end_to_end_img_s"} & wanted:
             _headless(model, headless_files, wanted, args.seconds, f, details)
+            _progress(f)
         if "torch_eager_img_s" in wanted:
             from desktop.bench.torch_eager import torch_eager
 
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append(f"torch_eager_img_s skipped: {t['skipped']}")
             else:
                 f["torch_eager_img_s"] = t["img_s"]
+            _progress(f)
         if gui_keys:
             from desktop.bench.gui import gui_figures
 
@@ -146,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             details["gui"] = g
             for k in gui_keys:
                 f[k] = g.get(k)
+            _progress(f)
             if g.get("gui_rows", 0) < 3000:
                 notes.append(f"GUI run on {g.get('gui_rows')} slices (the target is for 3,000)")
         if {"peak_rss_mb", "rss_growth_mb_per_1000"} & wanted:

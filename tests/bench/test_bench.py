@@ -1,0 +1,74 @@
+"""The benchmark's building blocks on the small test model (fast; no GUI, no torch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop.bench import KEYS
+from desktop.bench.__main__ import _wanted
+from desktop.bench.headless import end_to_end, input_tensor, ort_ceiling, rss_profile
+from desktop.bench.machine import machine_info, rss_mb
+from desktop.bench.slices import phantom, write_phantoms
+from desktop.core.classifier import Classifier
+from desktop.core.pipeline import Pipeline
+from desktop.core.readers import read_slices
+from desktop.core.results import Status
+
+
+@pytest.fixture(scope="module")
+def clf(test_model_path: Path) -> Classifier:
+    return Classifier.load(test_model_path)
+
+
+def test_phantoms_are_brain_like_png_files(tmp_path: Path) -> None:
+    files = write_phantoms(tmp_path, 5)
+    assert [f.suffix for f in files] == [".png"] * 5
+    assert len({f.read_bytes() for f in files}) == 5  # every file has its own bytes
+    (s,) = list(read_slices(files[0]))
+    assert s.pixels.shape == (512, 512)
+    centre, corner = s.pixels[200:312, 200:312], s.pixels[:40, :40]
+    assert centre.mean() > 0.2 > corner.mean()  # a head in the middle, air around it
+    img = phantom(np.random.default_rng(1))
+    assert img.dtype == np.uint8 and img.std() > 20
+
+
+def test_headless_figures_count_every_row(clf: Classifier, tmp_path: Path) -> None:
+    files = write_phantoms(tmp_path, 12)
+    c = ort_ceiling(clf, input_tensor(clf, files, 12), batch_sizes=(1, 4), min_s=0.05)
+    assert c["batch"] in (1, 4) and c["img_s"] > 0
+    assert set(c["by_batch"]) == {"1", "4"}
+    e = end_to_end(Pipeline(clf, batch_size=4), files)
+    assert e["rows"] == 12 and e["img_s"] > 0
+
+
+def test_memory_profile_samples_every_thousand_rows(clf: Classifier, tmp_path: Path) -> None:
+    files = write_phantoms(tmp_path, 4)
+    r = rss_profile(Pipeline(clf, batch_size=8), files, slices=40, every=10)
+    assert r["rows"] == 40
+    assert [n for n, _ in r["samples"]] == [0, 10, 20, 30, 40]
+    assert r["peak_rss_mb"] >= max(m for _, m in r["samples"]) > 0
+    assert np.isfinite(r["rss_growth_mb_per_1000"])
+    assert r["array_bytes_per_row"] > 96 * 96  # the kept thumbnails are counted
+
+
+def test_keys_and_machine() -> None:
+    assert _wanted(None) == set(KEYS)
+    assert _wanted("startup_s, first_row_s") == {"startup_s", "first_row_s"}
+    with pytest.raises(SystemExit):
+        _wanted("speed")
+    m = machine_info()
+    assert m["cores"] and m["python"] and m["onnxruntime"]
+    cur, peak = rss_mb()
+    assert 0 < cur <= peak
+    json.dumps(m)
+
+
+def test_pipeline_rows_are_ok_for_phantoms(clf: Classifier, tmp_path: Path) -> None:
+    files = write_phantoms(tmp_path, 3)
+    rows = list(Pipeline(clf).run(files))
+    assert [r.path for r in rows] == [str(f) for f in files]
+    assert all(r.status is not Status.ERROR and r.thumbnail is not None for r in rows)
