@@ -72,7 +72,7 @@ def make_int8(src: Path, dst: Path, calib: np.ndarray) -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
             self.batches = iter([{INPUT_NAME: calib[i : i + 16]} for i in range(0, len(calib), 16)])
 

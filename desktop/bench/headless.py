@@ -30,7 +30,7 @@ _OUTPUTS = [OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD]
 
 def input_tensor(clf: Classifier, files: Sequence[Path], n: int) -> np.ndarray:
     """Pre-made network inputs (the app's preprocessing) for up to ``n`` slices."""
-    slices = [s.pixels for f in files[:n] for s in read_slices(f)][:n]
+    slices: list[np.ndarray] = [s.pixels for f in files[:n] for s in read_slices(f)][:n]
     return to_batch(slices, clf.spec.preprocessing)
 
 

@@ -52,7 +52,7 @@ def machine_info() -> dict[str, Any]:
 def rss_mb() -> tuple[float, float]:
     """(current, peak) resident set size of this process in MB (psutil or /proc)."""
     try:
-        import psutil  # type: ignore[import-untyped]
+        import psutil
 
         info = psutil.Process().memory_info()
         peak = getattr(info, "peak_wset", 0) or 0

@@ -43,8 +43,9 @@ def phantom(rng: np.random.Generator, size: int = PHANTOM_SIZE) -> NDArray[np.ui
             c[1] + int(rng.integers(-ax[1] // 2, ax[1] // 2)),
         )
         cv2.circle(img, p, r, float(rng.uniform(0.7, 0.95)), -1)
-    img = cv2.GaussianBlur(img, (0, 0), 1.2) + rng.normal(0, 0.02, img.shape).astype(np.float32)
-    return np.clip(img * 255.0, 0, 255).astype(np.uint8)
+    noisy = cv2.GaussianBlur(img, (0, 0), 1.2) + rng.normal(0, 0.02, img.shape)
+    out: NDArray[np.uint8] = np.clip(noisy * 255.0, 0, 255).astype(np.uint8)
+    return out
 
 
 def write_phantoms(folder: Path, n: int, seed: int = 0) -> list[Path]:
