@@ -96,6 +96,14 @@ def print_table(res: dict[str, Any]) -> None:
     )
     if ceil and e2e:
         print(f"\nend-to-end / ceiling = {e2e / ceil:.2f}  (target >= 0.85)")
+    d = res["details"]
+    c_cpu = d.get("ort_ceiling", {}).get("cpu_ms_per_img")
+    e_cpu = d.get("end_to_end", {}).get("cpu_ms_per_img")
+    if c_cpu and e_cpu:
+        print(
+            f"CPU ms per slice: network {c_cpu:.2f}, end to end {e_cpu:.2f} "
+            f"(network share {c_cpu / e_cpu:.2f}: the 2-core bound on end-to-end / ceiling)"
+        )
     if ceil and eager:
         print(f"ceiling / torch eager = {ceil / eager:.1f}x  (target >= 5x)")
     for note in res["notes"]:
