@@ -41,7 +41,7 @@ from desktop.core.classifier import Classifier  # noqa: E402
 from desktop.core.pipeline import Pipeline  # noqa: E402
 from desktop.ui.controller import RunController  # noqa: E402
 
-FRAMES_PER_DICOM = 100
+FRAMES_PER_DICOM = 25
 
 
 def rss_mb() -> float:
@@ -53,6 +53,11 @@ def rss_mb() -> float:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def log(text: str) -> None:
+    """Progress on stderr (the JSON summary goes to stdout at the end)."""
+    print(f"[soak {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def slice_image(k: int, size: int) -> np.ndarray:
@@ -95,6 +100,7 @@ class Soak:
         self.paths.update(r.result.path for r in rows)
         if self.rows // 1000 > len(self.rss_samples):
             self.rss_samples.append(round(rss_mb(), 1))
+            log(f"{self.rows} rows, RSS {self.rss_samples[-1]} MB")
         if self.cancel_after is not None and self.rows >= self.cancel_after:
             self.cancel_after = None
             self.c.cancel()
@@ -154,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         report["slices"] = make_corpus(folder, args.slices, args.size)
         report["files"] = len(list(folder.iterdir()))
         report["generate_s"] = round(time.monotonic() - t0, 1)
+        log(f"generated {report['slices']} slices in {report['files']} files")
         threads_before = sorted(t.name for t in threading.enumerate())
         soak = Soak(RunController(Pipeline(clf), parent=app))
 
@@ -162,10 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         rss_base = rss_mb()
         report["warmup_run"] = {"rows": rows, "seconds": round(secs, 1), "cancelled": True}
         report["rss_after_warmup_mb"] = round(rss_base, 1)
+        log(f"warm-up: {report['warmup_run']}, RSS {rss_base:.1f} MB")
         cycles = []
         for _ in range(args.cycles):
             rows, secs = soak.run(folder, args.cancel_after, args.timeout)
             cycles.append({"rows": rows, "seconds": round(secs, 2), "rss_mb": round(rss_mb(), 1)})
+            log(f"cycle {len(cycles)}: {cycles[-1]}")
         report["cancel_restart_cycles"] = cycles
         rows, secs = soak.run(folder, None, args.timeout)
         report["final_run"] = {
