@@ -31,9 +31,9 @@ class Column(IntEnum):
     FOLDER = 2
     FRAME = 3
     PREDICTED = 4
-    REVIEWER = 5
-    AGREEMENT = 6
-    CONFIDENCE = 7
+    CONFIDENCE = 5
+    REVIEWER = 6
+    AGREEMENT = 7
     P_GLIOMA = 8
     P_MENINGIOMA = 9
     P_NO_TUMOR = 10

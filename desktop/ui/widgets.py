@@ -35,10 +35,10 @@ EMPTY_HINT = "Drop MRI files or folders here, or press Ctrl+O"
 #: initial column widths (no resizeColumnsToContents: rows arrive in thousands)
 WIDTHS = {
     Column.THUMBNAIL: THUMB_SIZE + 8,
-    Column.FILE: 200,
-    Column.FOLDER: 150,
+    Column.FILE: 170,
+    Column.FOLDER: 120,
     Column.FRAME: 54,
-    Column.PREDICTED: 150,
+    Column.PREDICTED: 140,
     Column.REVIEWER: 110,
     Column.AGREEMENT: 92,
     Column.CONFIDENCE: 92,
