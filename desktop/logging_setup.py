@@ -69,6 +69,7 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         record = logging.makeLogRecord(record.__dict__)
         record.msg, record.args = redact(record.getMessage()), None
+        record.exc_text = None  # another handler may have cached the unredacted traceback
         return super().format(record)
 
     def formatException(self, ei: object) -> str:  # noqa: N802 - logging's API
@@ -141,12 +142,20 @@ def install_excepthook(log_file: Path | None) -> None:
     sys.excepthook = hook
 
 
+_dialog_open = False
+
+
 def _show_dialog(text: str) -> None:
+    """One dialog at a time: an error that repeats (say, in a paint event) is only logged."""
+    global _dialog_open
     qt = sys.modules.get("PySide6.QtWidgets")
-    if qt is None:  # never imports Qt itself (CLI, self-test)
+    if qt is None or _dialog_open:  # never imports Qt itself (CLI, self-test)
         return
+    _dialog_open = True
     try:
         if qt.QApplication.instance() is not None:
             qt.QMessageBox.critical(None, f"{APP_NAME} - unexpected error", text)
     except Exception:  # noqa: BLE001 - the hook itself must never raise
         logging.getLogger("desktop").exception("could not show the error dialog")
+    finally:
+        _dialog_open = False

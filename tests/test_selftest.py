@@ -216,3 +216,20 @@ def test_uncaught_exception_is_logged_and_shown(
     assert 'File "' in text and "test_selftest.py" in text  # the program's frames are kept
     assert "Doe Jane" not in text and "FileNotFoundError: <path>" in text
     assert len(shown) == 1 and str(path) in shown[0] and "Doe Jane" not in shown[0]
+
+
+def test_crash_dialog_is_shown_once_at_a_time(
+    qapp: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[str] = []
+
+    def critical(parent: object, title: str, text: str) -> None:
+        shown.append(title)
+        logging_setup._show_dialog("the same error again, from inside the dialog")
+
+    monkeypatch.setattr(QMessageBox, "critical", critical)
+    logging_setup._show_dialog("first")
+    logging_setup._show_dialog("later, after the first was closed")
+    assert shown == ["Brain MRI Review - unexpected error"] * 2
