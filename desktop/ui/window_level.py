@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.readers.dicom import window_centre_width
+from desktop.core.readers.common import window_centre_width
 
 CLASSIFIER = "Classifier's window"
 FULL_RANGE = "Full range"

@@ -102,3 +102,17 @@ def luminance(rgb: NDArray[np.generic]) -> NDArray[np.float32]:
 def fmt_num(x: float) -> str:
     """A short number for window descriptions."""
     return f"{x:.6g}"
+
+
+def window_centre_width(
+    x: NDArray[np.float32], centre: float, width: float, function: str = "LINEAR"
+) -> NDArray[np.float32]:
+    """DICOM PS3.3 C.11.2.1.2 windowing, mapped to [0, 1]."""
+    if function == "SIGMOID":
+        out = 1.0 / (1.0 + np.exp(-4.0 * (x - centre) / max(width, 1e-6)))
+    elif function == "LINEAR_EXACT":
+        out = (x - centre) / max(width, 1e-6) + 0.5
+    else:
+        w = max(width, 1.0)
+        out = (x - (centre - 0.5)) / max(w - 1.0, 1e-6) + 0.5
+    return np.asarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
