@@ -6,7 +6,11 @@ shrunk towards a multiple of the identity (Ledoit-Wolf), fitted on training feat
 the four labelled classes. Levels: the globally pooled last feature map (penultimate
 features) and, because those alone let photographs, noise and documents through,
 channel means and standard deviations of two intermediate stages of ``model.features``
-(texture statistics, as in Mahalanobis/Gram-matrix OOD detectors). Each level's score is
+(texture statistics, as in Mahalanobis/Gram-matrix OOD detectors), and the coarse 8 x 8
+layout of the input itself (a brain slice is a bright oval on black; measured: with the
+network levels alone a from-scratch EfficientNet-B0 let the cat, hot-dog and portrait
+photographs through, with the layout level the cat and the hot dog are caught; colour
+photographs are also refused before the network by ``Thresholds.max_colour``). Each level's score is
 divided by its validation 99.5th percentile and the score is the maximum over levels.
 All constants are buffers, so the ONNX export computes the score inside the graph.
 """
@@ -103,7 +107,17 @@ def head_all(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         for h in handles:
             h.remove()
     pooled = fmap.mean(dim=(2, 3))
-    return model.classifier_linear(pooled), fmap, [*(moments(t) for t in taps), pooled]
+    vectors = [layout(x), *(moments(t) for t in taps), pooled]
+    return model.classifier_linear(pooled), fmap, vectors
+
+
+def layout(
+    x: torch.Tensor, grid: int = int(__import__("os").environ.get("OOD_GRID", "8"))
+) -> torch.Tensor:
+    """N x C x S x S input -> N x grid*grid: the slice's coarse layout (first channel)."""
+    n, _, s, _ = x.shape
+    k = s // grid
+    return torch.nn.functional.avg_pool2d(x[:, :1], k, k).reshape(n, -1)
 
 
 class MultiLevelScorer(nn.Module):

@@ -212,11 +212,19 @@ class Classifier:
         """The status and message from the model's own thresholds."""
         return self.status_from_std(pixel_std(slice_pixels), prediction)
 
-    def status_from_std(self, std: float, prediction: Prediction) -> tuple[Status, str]:
-        """:meth:`status_of` given the slice's standard deviation (:func:`pixel_std`)."""
+    def status_from_std(
+        self, std: float, prediction: Prediction, colour: float = 0.0
+    ) -> tuple[Status, str]:
+        """:meth:`status_of` given the slice's standard deviation (:func:`pixel_std`) and
+        the picture's colourfulness (:func:`desktop.core.readers.common.colourfulness`)."""
         t = self.spec.thresholds
         if std < t.blank_std:
             return Status.UNSUPPORTED, "blank image"
+        if colour > t.max_colour:
+            return (
+                Status.UNSUPPORTED,
+                f"a colour picture, not a brain MRI slice (chroma {colour:.2f})",
+            )
         if prediction.ood_score > t.ood_score:
             return (
                 Status.UNSUPPORTED,
@@ -247,6 +255,7 @@ class Classifier:
                 "uncertain": s.thresholds.uncertain,
                 "ood_score": s.thresholds.ood_score,
                 "blank_std": s.thresholds.blank_std,
+                "max_colour": s.thresholds.max_colour,
             },
             "provenance": dict(s.provenance),
         }

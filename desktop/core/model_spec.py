@@ -77,6 +77,9 @@ class Thresholds:
     ood_score: float = float("inf")
     #: a slice whose standard deviation (in [0, 1] units) is below this is blank
     blank_std: float = 0.01
+    #: a picture whose mean chroma (max - min of R, G, B, in [0, 1]) is above this is a
+    #: colour picture, not a grey MRI slice (1.0 disables the check)
+    max_colour: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class _Prepared:
     thumbnail: NDArray[np.uint8]
     net_input: NDArray[np.float32]
     std: float
+    colour: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def read_and_prepare(
                 d.thumbnail,
                 prepare(d.slice.pixels),
                 pixel_std(d.slice.pixels),
+                d.slice.colour,
             )
             for d in done.slices
         ]
@@ -349,7 +351,7 @@ class Pipeline:
 
     @staticmethod
     def _result(clf: Classifier, d: _Prepared, pred: Prediction) -> SliceResult:
-        status, message = clf.status_from_std(d.std, pred)
+        status, message = clf.status_from_std(d.std, pred, d.colour)
         top = pred.top
         called = status in (Status.OK, Status.UNCERTAIN)
         return SliceResult(

@@ -151,3 +151,25 @@ def test_recorded_hash_must_match(tmp_path: Path) -> None:
     assert "does not match its recorded sha256" in load_error(model)
     with pytest.raises(ModelLoadError, match="recorded sha256"):
         Classifier.load(make_test_model(tmp_path / "n.onnx"), expected_sha256="ab" * 32)
+
+
+def test_colour_photographs_are_unsupported_before_the_network(tmp_path) -> None:
+    """A colour picture is refused by the model's max_colour threshold; grey RGB is not."""
+    import cv2
+
+    from desktop.core.pipeline import Pipeline
+
+    model = make_test_model(
+        tmp_path / "m.onnx",
+        thresholds=Thresholds(uncertain=0.0, ood_score=float("inf"), max_colour=0.1),
+    )
+    clf = Classifier.load(model)
+    rng = np.random.default_rng(0)
+    grey = (rng.random((64, 64)) * 255).astype(np.uint8)
+    colour = np.dstack([grey, np.roll(grey, 7, axis=0), 255 - grey])  # strongly coloured
+    cv2.imwrite(str(tmp_path / "grey_as_rgb.png"), np.dstack([grey] * 3))
+    cv2.imwrite(str(tmp_path / "photo.png"), colour)
+    rows = {Path(r.path).name: r for r in Pipeline(clf).run(sorted(tmp_path.glob("*.png")))}
+    assert rows["photo.png"].status is Status.UNSUPPORTED
+    assert "colour picture" in rows["photo.png"].message
+    assert rows["grey_as_rgb.png"].status is Status.OK

@@ -21,6 +21,7 @@ from desktop.core.readers.common import (
     Slice,
     UnsupportedFile,
     check_size,
+    colourfulness,
     fmt_num,
     percentile_window,
 )
@@ -211,10 +212,11 @@ def _to_grey(img: NDArray[Any]) -> tuple[NDArray[Any], str]:
 
 
 def _window(plane: NDArray[Any], fmt: ImageFormat) -> Slice:
+    colour = colourfulness(plane)
     plane, note = _to_grey(plane)
     if plane.dtype == np.uint8:
         px = plane.astype(np.float32) / np.float32(255.0)
-        return Slice(0, px, f"8-bit {fmt.value}{note}")
+        return Slice(0, px, f"8-bit {fmt.value}{note}", colour=colour)
     bits = "16-bit" if plane.dtype in (np.uint16, np.int16) else str(plane.dtype)
     px, lo, hi = percentile_window(plane)
     p_lo, p_hi = PERCENTILE_WINDOW
@@ -222,6 +224,7 @@ def _window(plane: NDArray[Any], fmt: ImageFormat) -> Slice:
         0,
         px,
         f"{bits} {fmt.value}{note}, percentile {p_lo:g}-{p_hi:g} ({fmt_num(lo)}..{fmt_num(hi)})",
+        colour=colour,
     )
 
 
@@ -254,4 +257,4 @@ def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
         if plane.dtype.kind not in "uif":
             raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.dtype}")
         s = _window(plane, fmt)
-        yield Slice(i, s.pixels, s.window)
+        yield Slice(i, s.pixels, s.window, colour=s.colour)
