@@ -90,7 +90,13 @@ def _frame_item(ds: Dataset, index: int, name: str) -> Dataset | None:
 
 def _rescale(frame: NDArray[Any], ds: Dataset, index: int) -> NDArray[np.float32]:
     if "ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds:
-        return np.asarray(apply_modality_lut(frame, ds), dtype=np.float32)
+        try:
+            return np.asarray(apply_modality_lut(frame, ds), dtype=np.float32)
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+            # numpy's UFuncTypeError is a TypeError: e.g. a rescale slope that is not a number
+            raise ReadError(
+                "DICOM with an unreadable rescale slope/intercept or modality LUT"
+            ) from exc
     item = _frame_item(ds, index, "PixelValueTransformationSequence")
     if item is not None and "RescaleSlope" in item:
         slope = float(item.RescaleSlope)
