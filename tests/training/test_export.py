@@ -73,7 +73,8 @@ def test_wrapper_outputs_follow_the_contract() -> None:
         bias = model.classifier_linear.bias
         torch.testing.assert_close(cam.mean(dim=(2, 3)) + bias, logits)  # CAM = W . features
         vectors = head_all(model, x)[2]
-        assert len(vectors) == 3 and vectors[-1].shape == (3, 12)  # 2 stages + pooled
+        assert len(vectors) == 4 and vectors[-1].shape == (3, 12)  # layout, 2 stages, pooled
+        assert vectors[0].shape == (3, 64)  # the input's 8 x 8 layout
         torch.testing.assert_close(vectors[-1], model.forward_features(x).mean(dim=(2, 3)))
         torch.testing.assert_close(ood, scorer(vectors))
     assert cam.shape == (3, 4, SIZE // 4, SIZE // 4) and ood.shape == (3,)
