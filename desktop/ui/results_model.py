@@ -117,7 +117,8 @@ def predicted_text(r: SliceResult) -> str:
     if r.status is Status.UNCERTAIN:
         guess = f" ({class_label(r.predicted_class)}?)" if r.predicted_class else ""
         return f"uncertain{guess}"
-    return "—"
+    # no call: say why in the column people read first (the message column has the detail)
+    return f"({STATUS_WORDS[r.status]})"
 
 
 class ResultsModel(QAbstractTableModel):

@@ -38,7 +38,7 @@ WIDTHS = {
     Column.FILE: 170,
     Column.FOLDER: 120,
     Column.FRAME: 54,
-    Column.PREDICTED: 140,
+    Column.PREDICTED: 180,
     Column.REVIEWER: 110,
     Column.AGREEMENT: 92,
     Column.CONFIDENCE: 92,
