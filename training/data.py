@@ -31,6 +31,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from desktop.core.classifier import file_sha256  # noqa: F401  (one implementation)
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
@@ -148,15 +150,6 @@ def read_grey(path: Path) -> NDArray[np.float32] | None:
         log.warning("cannot decode %s; dropped", path)
         return None
     return img.astype(np.float32) / 255.0
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of the file bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pixel_hash(grey: NDArray[np.floating]) -> str:

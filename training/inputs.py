@@ -8,7 +8,6 @@ exists, otherwise OpenCV grey / 255) and turned into network input only by
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import queue
 import threading
@@ -21,6 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from desktop.core.classifier import file_sha256  # noqa: F401  (one implementation)
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
 from desktop.core.preprocess import to_batch
 
@@ -66,14 +66,6 @@ def read_manifest(path: Path) -> list[ManifestRow]:
     if unknown:
         raise ValueError(f"manifest {path} has unknown labels {sorted(unknown)}")
     return rows
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_grey(path: Path) -> NDArray[np.float32] | None:
