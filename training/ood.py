@@ -96,7 +96,7 @@ def moments(t: torch.Tensor) -> torch.Tensor:
 
 
 def head_all(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """(logits, feature map, OOD vectors = [intermediate moments..., pooled features])."""
+    """(logits, feature map, OOD vectors = [input layout, intermediate moments..., pooled])."""
     taps: list[torch.Tensor] = []
     handles = [
         m.register_forward_hook(lambda _m, _i, out: taps.append(out)) for m in tap_modules(model)
@@ -111,9 +111,7 @@ def head_all(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return model.classifier_linear(pooled), fmap, vectors
 
 
-def layout(
-    x: torch.Tensor, grid: int = int(__import__("os").environ.get("OOD_GRID", "8"))
-) -> torch.Tensor:
+def layout(x: torch.Tensor, grid: int = 8) -> torch.Tensor:
     """N x C x S x S input -> N x grid*grid: the slice's coarse layout (first channel)."""
     n, _, s, _ = x.shape
     k = s // grid
