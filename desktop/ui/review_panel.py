@@ -128,11 +128,15 @@ class ReviewPanel(QFrame):
         self.note.blockSignals(True)
         self.note.setText(self._saved_note)
         self.note.blockSignals(False)
+        self.state.setToolTip("")
         if result is None:
             self.state.setText("")
         elif not usable:
-            why = reason or "this file could not be read, so it has no image hash"
-            self.state.setText(f"<span style='color:#707070'>no decisions: {why}</span>")
+            why = reason or "unreadable file"
+            self.state.setText(f"<span style='color:#707070'>no decisions ({why})</span>")
+            self.state.setToolTip(
+                "A file that could not be read has no image hash to key a decision."
+            )
         else:
             colour, words = _AGREEMENT_TEXT[agreement(result, decision)]
             when = (
