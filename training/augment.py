@@ -35,6 +35,9 @@ class AugmentConfig:
     noise_std: tuple[float, float] = (0.005, 0.04)
     p_lowres: float = 0.2
     lowres_factor: tuple[float, float] = (0.4, 0.8)
+    #: brightness / contrast / gamma on (False: the ablation without intensity augmentation;
+    #: the random draws are still made, so every other transform gets the same numbers)
+    intensity: bool = True
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> Tensor:
@@ -62,13 +65,15 @@ def _affine(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
 
 
 def _intensity(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
-    n = x.shape[0]
+    n, x0 = x.shape[0], x
     fg = (x > 0.02).to(x.dtype)  # keep the background black: shift only the foreground
     mean = (x * fg).sum((1, 2, 3), keepdim=True) / fg.sum((1, 2, 3), keepdim=True).clamp_min(1)
     c = _uniform(n, *cfg.contrast, g).view(n, 1, 1, 1)
     b = _uniform(n, -cfg.brightness, cfg.brightness, g).view(n, 1, 1, 1)
     x = torch.where(fg > 0, (x - mean) * c + mean + b, x).clamp(0, 1)
     gam = torch.exp(_uniform(n, math.log(cfg.gamma[0]), math.log(cfg.gamma[1]), g))
+    if not cfg.intensity:
+        return x0
     return x.clamp_min(1e-6).pow(gam.view(n, 1, 1, 1)) * (x > 0)
 
 

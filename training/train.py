@@ -6,6 +6,8 @@ Loss: cross-entropy (label smoothing) for the four classes; for the partial labe
 ``tumor`` the negative log of the summed tumour probabilities, -log(1 - p_no_tumor).
 Optional knowledge distillation from precomputed teacher logits (``predict-logits``).
 Sampling is balanced over (source, label) groups; AdamW, warm-up + cosine, channels-last.
+``--sampling uniform`` and ``--no-intensity-aug`` switch the shortcut counter-measures off
+(the ablation in the model card); both are recorded in the checkpoint and the history.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import math
 import time
 from dataclasses import asdict
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import BatchSampler, WeightedRandomSampler
 
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
-from training.augment import augment, normalise, to_float
+from training.augment import AugmentConfig, augment, normalise, to_float
 from training.cache import (
     DEFAULT_CACHE_DIR,
     DEFAULT_DATA_ROOT,
@@ -58,6 +61,13 @@ def kd_loss(logits: Tensor, teacher: Tensor, temperature: float) -> Tensor:
     return (p_t.exp() * (p_t - p_s)).sum(1) * temperature**2
 
 
+class Sampling(str, Enum):
+    """How training slices are drawn: equal chance per (source, label) group, or per slice."""
+
+    BALANCED = "balanced"
+    UNIFORM = "uniform"
+
+
 def group_weights(cache: Cache, idx: np.ndarray) -> torch.Tensor:
     """Sampling weight 1 / size of the (source, label) group, so every group is equally drawn."""
     keys = [f"{s}/{lab}" for s, lab in zip(cache.sources[idx], cache.labels[idx], strict=True)]
@@ -67,15 +77,31 @@ def group_weights(cache: Cache, idx: np.ndarray) -> torch.Tensor:
     return torch.tensor([1.0 / counts[k] for k in keys], dtype=torch.double)
 
 
+def sampling_weights(cache: Cache, idx: np.ndarray, sampling: Sampling) -> torch.Tensor:
+    """Sampler weights over ``idx``: :func:`group_weights` or all equal."""
+    if Sampling(sampling) is Sampling.BALANCED:
+        return group_weights(cache, idx)
+    return torch.ones(len(idx), dtype=torch.double)
+
+
+def augment_config(args: argparse.Namespace) -> AugmentConfig:
+    """The augmentation of a run (older checkpoints without the switch: intensity on)."""
+    return AugmentConfig(intensity=getattr(args, "intensity_aug", True))
+
+
 MEMORY_FORMAT = {True: torch.channels_last, False: torch.contiguous_format}
 
 
 def batch_input(
-    images: Tensor, prep: Preprocessing, g: torch.Generator | None, channels_last: bool = True
+    images: Tensor,
+    prep: Preprocessing,
+    g: torch.Generator | None,
+    channels_last: bool = True,
+    aug: AugmentConfig | None = None,
 ) -> Tensor:
     x = to_float(images)
     if g is not None:
-        x = augment(x, g)
+        x = augment(x, g, aug)
     return normalise(x, prep).contiguous(memory_format=MEMORY_FORMAT[channels_last])
 
 
@@ -99,7 +125,7 @@ def train_one_epoch(
     bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=args.quiet)
     for b in bar:
         idx = torch.tensor(b)
-        x = batch_input(cache_images[idx], prep, gen, args.channels_last)
+        x = batch_input(cache_images[idx], prep, gen, args.channels_last, augment_config(args))
         y = labels[idx]
         logits = model(x)
         loss = partial_label_loss(logits, y, args.label_smoothing)
@@ -212,7 +238,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         scheduler.load_state_dict(ckpt["lr_scheduler"])
         start, best, history = ckpt["epoch"] + 1, ckpt["best_macro_f1"], ckpt["history"]
 
-    weights = group_weights(cache, train_idx)
+    weights = sampling_weights(cache, train_idx, Sampling(args.sampling))
     for epoch in range(start, args.epochs):
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         sampler = WeightedRandomSampler(weights, len(train_idx), replacement=True, generator=gen)
@@ -221,7 +247,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             for b in BatchSampler(sampler, args.batch_size, drop_last=True)
         ][:steps_per_epoch]
         t0, c0 = time.perf_counter(), time.process_time()
-        row: dict[str, Any] = {"epoch": epoch, "steps": len(batches)}
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "steps": len(batches),
+            "sampling": Sampling(args.sampling).value,
+            "intensity_aug": bool(args.intensity_aug),
+        }
         row |= train_one_epoch(
             model, optimizer, scheduler, images, labels, batches, prep, args, epoch, gen, teacher
         )
@@ -309,6 +340,18 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--steps-per-epoch", type=int, default=0, help="cap (0 = full epoch)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--sampling",
+        choices=[s.value for s in Sampling],
+        default=Sampling.BALANCED.value,
+        help="balanced: equal chance per (source, label) group; uniform: per slice",
+    )
+    p.add_argument(
+        "--intensity-aug",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="brightness / contrast / gamma augmentation (geometry and degradation stay on)",
+    )
     return p
 
 

@@ -167,3 +167,23 @@ def test_train_checkpoint_resume(synth: dict[str, Path], tmp_path: Path, arch: s
             )
         )
         assert math.isfinite(out["history"][0]["train_loss"])
+
+
+def test_ablation_switches_recorded(synth: dict[str, Path], tmp_path: Path) -> None:
+    """--sampling / --intensity-aug reach the checkpoint args and every history row."""
+    common = [
+        *("--arch", "baseline_cnn", "--size", "32", "--batch-size", "8"),
+        *("--steps-per-epoch", "1", "--epochs", "1", "--threads", "1", "--quiet"),
+        *("--manifest", str(synth["manifest"]), "--data-root", str(synth["data"])),
+        *("--cache-dir", str(synth["cache"])),
+    ]
+    for flags, sampling, aug in (
+        ([], "balanced", True),
+        (["--sampling", "uniform", "--no-intensity-aug"], "uniform", False),
+    ):
+        out_dir = tmp_path / sampling
+        out = main(get_args_parser().parse_args([*common, *flags, "--output-dir", str(out_dir)]))
+        assert out["history"][0]["sampling"] == sampling
+        assert out["history"][0]["intensity_aug"] is aug
+        ckpt = torch.load(out_dir / "checkpoint.pth", weights_only=False)
+        assert ckpt["args"]["sampling"] == sampling and ckpt["args"]["intensity_aug"] is aug
