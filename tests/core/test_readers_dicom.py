@@ -78,6 +78,20 @@ def test_percentile_window_when_no_voi(tmp_path: Path) -> None:
     assert s.window.startswith("DICOM percentile 0.5-99.5")
 
 
+def test_unreadable_window_falls_back_to_percentiles(tmp_path: Path) -> None:
+    # hypothesis found a Window Center of "\x0000.0": pydicom raises ValueError on access
+    stored = ramp(dtype=np.uint16, top=3000)
+    ds = make_dicom(stored, window=(200.0, 400.0))
+    path = write_dicom(tmp_path / "badwin.dcm", ds)
+    data = path.read_bytes()
+    at = data.index(b"200")  # the window centre's text, same length so the file stays valid
+    path.write_bytes(data[:at] + b"\x0000" + data[at + 3 :])
+    (s,) = list(read_slices(path))
+    lo, hi = np.percentile(stored.astype(np.float64), [0.5, 99.5])
+    np.testing.assert_allclose(s.pixels, np.clip((stored - lo) / (hi - lo), 0, 1), atol=1e-5)
+    assert s.window.startswith("DICOM percentile")
+
+
 def test_monochrome1_is_inverted(tmp_path: Path) -> None:
     stored = ramp(dtype=np.uint16, top=1000)
     (m2,) = list(read_slices(write_dicom(tmp_path / "m2.dcm", make_dicom(stored))))

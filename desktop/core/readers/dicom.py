@@ -181,7 +181,10 @@ def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
     window: tuple[float, float] | None = None  # percentiles of all frames, computed once
     invert = photometric == "MONOCHROME1"
     for i, raw in enumerate(raws):
-        voi = _voi(raw, ds, i) if samples == 1 else None
+        try:
+            voi = _voi(raw, ds, i) if samples == 1 else None
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            voi = None  # an unreadable window or VOI LUT: the percentile window instead
         if voi is None:
             if window is None:
                 px, lo, hi = percentile_window(raw, reference=np.stack(raws))
