@@ -105,13 +105,13 @@ def phantom(size: int = PHANTOM_SIZE) -> NDArray[np.float32]:
 def write_samples(folder: Path) -> dict[str, Path]:
     """The phantom as PNG, as a 16-bit MR DICOM and as the same DICOM compressed with
     JPEG 2000 (the decoder plugins must be in the bundle), and a blank PNG."""
-    import cv2
+    from PIL import Image
 
     img8 = np.round(phantom() * 255).astype(np.uint8)
     png = folder / "phantom.png"
     blank = folder / "blank.png"
-    if not (cv2.imwrite(str(png), img8) and cv2.imwrite(str(blank), np.zeros_like(img8))):
-        raise OSError(f"cannot write PNG files in {folder}")
+    Image.fromarray(img8).save(png)
+    Image.fromarray(np.zeros_like(img8)).save(blank)
     dcm = folder / "phantom.dcm"
     write_dicom(dcm, img8.astype(np.uint16) * 16)
     j2k = folder / "phantom_j2k.dcm"

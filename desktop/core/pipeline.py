@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from desktop.core import resample
 from desktop.core.classifier import Classifier, Prediction, pixel_std
 from desktop.core.readers import ReadError, Slice, UnsupportedFile, load_bytes, open_file
 from desktop.core.results import SliceResult, Status
@@ -46,7 +46,7 @@ def thumbnail(pixels: NDArray[np.float32], size: int = THUMBNAIL_SIZE) -> NDArra
     scale = min(1.0, size / max(h, w))
     if scale < 1.0:
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+        img = resample.resize(img, nh, nw, shrink=True)
     return np.ascontiguousarray(np.rint(img * 255.0).astype(np.uint8))
 
 

@@ -6,10 +6,10 @@ test) call these functions, so app and training cannot drift apart.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from desktop.core import resample
 from desktop.core.model_spec import Preprocessing
 
 Grey = NDArray[np.float32]
@@ -49,8 +49,8 @@ def geometric(pixels: NDArray[np.generic], p: Preprocessing) -> Grey:
     h, w = img.shape
     scale = s / max(h, w)
     nh, nw = max(1, min(s, round(h * scale))), max(1, min(s, round(w * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(np.ascontiguousarray(img), (nw, nh), interpolation=interp)
+    # area averaging when shrinking, bilinear when enlarging (as cv2.INTER_AREA / _LINEAR)
+    resized = resample.resize(img, nh, nw, shrink=scale < 1)
     out = np.zeros((s, s), dtype=np.float32)
     y0, x0 = (s - nh) // 2, (s - nw) // 2
     out[y0 : y0 + nh, x0 : x0 + nw] = resized

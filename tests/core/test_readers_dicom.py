@@ -84,8 +84,9 @@ def test_unreadable_window_falls_back_to_percentiles(tmp_path: Path) -> None:
     ds = make_dicom(stored, window=(200.0, 400.0))
     path = write_dicom(tmp_path / "badwin.dcm", ds)
     data = path.read_bytes()
-    at = data.index(b"200")  # the window centre's text, same length so the file stays valid
-    path.write_bytes(data[:at] + b"\x0000" + data[at + 3 :])
+    at = data.index(b"\x28\x00\x50\x10DS") + 8  # (0028,1050) Window Center, explicit VR LE
+    # its first character becomes NUL: same length, so the rest of the file stays valid
+    path.write_bytes(data[:at] + b"\x00" + data[at + 1 :])
     (s,) = list(read_slices(path))
     lo, hi = np.percentile(stored.astype(np.float64), [0.5, 99.5])
     np.testing.assert_allclose(s.pixels, np.clip((stored - lo) / (hi - lo), 0, 1), atol=1e-5)

@@ -183,13 +183,13 @@ def test_whole_corpus(
 
     # the bomb must be refused before any decoder sees it
     decoded: list[str] = []
-    real_imdecode = images.cv2.imdecode
+    real_decode = images._decode
 
-    def imdecode(buf: np.ndarray, flags: int):  # noqa: ANN202
-        decoded.append(hashlib.sha256(buf.tobytes()).hexdigest())
-        return real_imdecode(buf, flags)
+    def decode(data: bytes, fmt: images.ImageFormat):  # noqa: ANN202
+        decoded.append(hashlib.sha256(data).hexdigest())
+        return real_decode(data, fmt)
 
-    monkeypatch.setattr(images.cv2, "imdecode", imdecode)
+    monkeypatch.setattr(images, "_decode", decode)
 
     found = discover([root])
     assert sorted(p.name for p in found.files) == sorted(expect)

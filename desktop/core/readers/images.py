@@ -1,17 +1,23 @@
-"""PNG, JPEG, BMP and TIFF via OpenCV, decoded from bytes (non-ASCII paths work).
+"""PNG, JPEG, BMP and TIFF via Pillow, decoded from bytes (non-ASCII paths work).
 
 The header is read first so that decompression bombs are refused before any pixel
 buffer is allocated. 8-bit images are divided by 255; 16-bit and float images are
-windowed between stated percentiles; colour becomes grey by luminance (cv2).
+windowed between stated percentiles; colour becomes grey by luminance, with OpenCV's
+fixed-point BT.601 weights so that pixels equal those the model was trained on
+(the training cache was decoded with OpenCV).
 """
 
 from __future__ import annotations
 
-import os
+import io
 import struct
 from collections.abc import Iterator
 from enum import Enum
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageSequence
 
 from desktop.core.readers.common import (
     MAX_PIXELS,
@@ -23,16 +29,13 @@ from desktop.core.readers.common import (
     check_size,
     colourfulness,
     fmt_num,
+    luminance,
     percentile_window,
 )
 
-# OpenCV's own pixel limit, a second line behind the header check. OpenCV reads it
-# when cv2 is first imported, so it only applies if this module is imported first.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
+# Pillow's own pixel limit, a second line behind the header check: above it Pillow
+# raises DecompressionBombError instead of allocating.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 class ImageFormat(str, Enum):
@@ -194,26 +197,88 @@ def _check_complete(data: bytes, fmt: ImageFormat) -> None:
         raise ReadError("truncated PNG")
 
 
+#: OpenCV's fixed-point BT.601 weights (R, G, B in 1/2**15, as OpenCV 5's COLOR_RGB2GRAY):
+#: integer grey equal to cv2's, bit for bit
+_GREY_FIXED = (9798, 19235, 3735)
+_GREY_SHIFT = 15
+
+
 def _to_grey(img: NDArray[Any]) -> tuple[NDArray[Any], str]:
-    """OpenCV BGR/BGRA/grey of any depth -> one plane, and a note on colour handling."""
+    """Grey, grey+alpha, RGB or RGBA of any depth -> one plane, and a note on colour."""
     if img.ndim == 2:
         return img, ""
     if img.shape[2] == 1:
         return img[:, :, 0], ""
-    if img.shape[2] == 4:
-        alpha = img[:, :, 3].astype(np.float32)
-        if img.dtype.kind in "ui":
-            alpha /= float(np.iinfo(img.dtype).max)
-        grey = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY).astype(np.float32) * alpha
-        if img.dtype.kind in "ui":
-            grey = np.rint(grey)
-        return grey.astype(img.dtype), ", colour to grey, alpha over black"
-    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), ", colour to grey"
+    if img.shape[2] == 2:  # grey + alpha
+        grey, alpha, note = img[:, :, 0], img[:, :, 1], ""
+    else:
+        grey, note = _luminance(img[:, :, :3]), ", colour to grey"
+        if img.shape[2] == 3:
+            return grey, note
+        alpha = img[:, :, 3]
+    a = alpha.astype(np.float32)
+    if img.dtype.kind in "ui":
+        a /= float(np.iinfo(img.dtype).max)
+    out = grey.astype(np.float32) * a
+    if img.dtype.kind in "ui":
+        out = np.rint(out)
+    return out.astype(img.dtype), note + ", alpha over black"
 
 
-def _window(plane: NDArray[Any], fmt: ImageFormat) -> Slice:
+def _luminance(rgb: NDArray[Any]) -> NDArray[Any]:
+    """RGB -> grey as cv2.COLOR_RGB2GRAY: fixed point for integers, float weights else."""
+    if rgb.dtype.kind not in "ui":
+        return luminance(rgb)
+    r, g, b = (rgb[:, :, i].astype(np.uint32) for i in range(3))
+    wr, wg, wb = _GREY_FIXED
+    return ((r * wr + g * wg + b * wb + (1 << (_GREY_SHIFT - 1))) >> _GREY_SHIFT).astype(rgb.dtype)
+
+
+_AS_RGB = {"P": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "RGBX": "RGB"}
+_AS = {"1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA"}
+
+
+def _pixels(frame: Image.Image) -> NDArray[Any]:
+    """One Pillow frame as a numpy array: H x W, or H x W x C in RGB(A) order."""
+    mode = frame.mode
+    if mode == "P" and "transparency" in frame.info:
+        frame = frame.convert("RGBA")
+    elif mode in _AS_RGB or mode in _AS:
+        frame = frame.convert(_AS_RGB.get(mode) or _AS[mode])
+    arr = np.asarray(frame)
+    if mode.startswith("I;16"):
+        arr = arr.astype(np.uint16)  # native byte order
+    elif mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 0xFFFF:
+        arr = arr.astype(np.uint16)
+    return arr
+
+
+def _decode(data: bytes, fmt: ImageFormat) -> list[NDArray[Any]]:
+    """Every frame's pixels (all TIFF pages, else one)."""
+    with Image.open(io.BytesIO(data), formats=[fmt.value]) as im:
+        frames = ImageSequence.Iterator(im) if fmt is ImageFormat.TIFF else [im]
+        return [_pixels(frame) for frame in frames]
+
+
+def _deep_colour(data: bytes, fmt: ImageFormat) -> bool:
+    """A 16-bit colour PNG or TIFF, which Pillow (no 16-bit colour mode) reads at 8 bits."""
+    if fmt is ImageFormat.PNG:
+        return len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+    if fmt is ImageFormat.TIFF:
+        try:
+            with Image.open(io.BytesIO(data), formats=["TIFF"]) as im:
+                bits = im.tag_v2.get(258, (8,))
+                return im.mode in ("RGB", "RGBA") and max(bits) > 8
+        except Exception:  # noqa: BLE001 - only a note; decoding reports real errors
+            return False
+    return False
+
+
+def _window(plane: NDArray[Any], fmt: ImageFormat, deep_colour: bool = False) -> Slice:
     colour = colourfulness(plane)
     plane, note = _to_grey(plane)
+    if deep_colour and note:
+        note += " (16-bit colour read at 8 bits)"
     if plane.dtype == np.uint8:
         px = plane.astype(np.float32) / np.float32(255.0)
         return Slice(0, px, f"8-bit {fmt.value}{note}", colour=colour)
@@ -239,22 +304,19 @@ def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
         if sum(pw * ph for pw, ph in sizes) > MAX_TOTAL_PIXELS:
             raise ReadError(f"image too large ({len(sizes)} TIFF pages, {w} x {h} and more)")
     _check_complete(data, fmt)
-    buf = np.frombuffer(data, dtype=np.uint8)
     try:
-        if fmt is ImageFormat.TIFF:
-            ok, pages = cv2.imdecodemulti(buf, cv2.IMREAD_UNCHANGED)
-            planes = list(pages) if ok else []
-        else:
-            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-            planes = [] if img is None else [img]
-    except cv2.error:
+        planes = _decode(data, fmt)
+    except MemoryError:
+        raise ReadError(f"{fmt.value} too large to decode in memory") from None
+    except Exception:  # noqa: BLE001 - hostile files make Pillow raise many kinds
         planes = []
     if not planes:
         raise ReadError(f"could not decode {fmt.value} (corrupt or truncated file)")
+    deep = _deep_colour(data, fmt)
     for i, plane in enumerate(planes):
         if plane.ndim == 3 and plane.shape[2] not in (1, 3, 4):
             raise UnsupportedFile(f"unsupported {fmt.value} with {plane.shape[2]} channels")
         if plane.dtype.kind not in "uif":
             raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.dtype}")
-        s = _window(plane, fmt)
+        s = _window(plane, fmt, deep)
         yield Slice(i, s.pixels, s.window, colour=s.colour)
