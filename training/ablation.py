@@ -136,6 +136,8 @@ def source_probe(
     counts = torch.bincount(yt, minlength=len(names)).double()
     cw = (counts.sum() / (len(names) * counts.clamp_min(1))).float()
     lin = torch.nn.Linear(xt.shape[1], len(names))
+    torch.nn.init.zeros_(lin.weight)  # convex problem: a fixed start makes it deterministic
+    torch.nn.init.zeros_(lin.bias)
     opt = torch.optim.LBFGS(lin.parameters(), max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
@@ -261,9 +263,12 @@ def _pct(block: dict[str, Any] | None) -> str:
 
 
 def _ci(m: dict[str, Any], pct: bool = False) -> str:
-    s, d = (100.0, 1) if pct else (1.0, 3)
+    v = m.get("value")
+    if v is None or v != v or m.get("ci95") is None:
+        return "n/a"
+    s, d, u = (100.0, 1, "%") if pct else (1.0, 3, "")
     lo, hi = m["ci95"]
-    return f"{m['value'] * s:.{d}f} [{lo * s:.{d}f}, {hi * s:.{d}f}]"
+    return f"{v * s:.{d}f}{u} [{lo * s:.{d}f}, {hi * s:.{d}f}]"
 
 
 def markdown(result: dict[str, Any], split: str = "test") -> str:

@@ -118,6 +118,7 @@ def test_source_probe_separable_vs_random() -> None:
     noise = rng.normal(size=(200, 8))
     r = source_probe(noise[::2], src[::2], noise[1::2], src[1::2])
     assert 0.25 < r["balanced_accuracy"] < 0.75 and r["chance"] == 0.5
+    assert source_probe(noise[::2], src[::2], noise[1::2], src[1::2]) == r  # deterministic
 
 
 def test_markdown_renders_every_run() -> None:
@@ -134,3 +135,4 @@ def test_markdown_renders_every_run() -> None:
     }
     text = markdown({"runs": {"none": run}}, "test")
     assert "| none | uniform | off |" in text and "| none | br35h | 2 |" in text
+    assert "nan" not in text  # figshare has no no_tumor slices: shown as n/a

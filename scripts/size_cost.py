@@ -1,0 +1,105 @@
+"""Training and inference cost of a network at several input sizes (no full training).
+
+    OMP_NUM_THREADS=2 .venv/bin/python scripts/size_cost.py --arch efficientnet_b0 \
+        --sizes 96 112 128 --steps 20 --out /tmp/size_cost.json
+
+Per size: ``python -m training train`` for ``--steps`` steps of batch 64 (one epoch capped
+with ``--steps-per-epoch``; seconds per step from the run's history, first step included,
+extrapolated to a full epoch of the cached train split), then an UNTRAINED network exported
+in the app's contract (``scripts/export_untrained.py``) timed with onnxruntime at batch 32
+(all outputs: logits, CAM, OOD score). The load average is recorded next to the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from training.cache import DEFAULT_CACHE_DIR, load_cache  # noqa: E402
+from training.export import session  # noqa: E402
+from training.train import get_args_parser, main  # noqa: E402
+
+
+def onnx_rate(path: Path, size: int, batch: int, threads: int, seconds: float) -> float:
+    """Images per second of the exported file (batch of random input, warm-up first)."""
+    sess = session(path, threads)
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+    feed = {sess.get_inputs()[0].name: x}
+    sess.run(None, feed)
+    n, t0 = 0, time.perf_counter()
+    while n < 3 * batch or time.perf_counter() - t0 < seconds:
+        sess.run(None, feed)
+        n += batch
+    return n / (time.perf_counter() - t0)
+
+
+def measure(args: argparse.Namespace, size: int, work: Path) -> dict[str, object]:
+    load0 = os.getloadavg()[0]
+    out_dir = work / f"train_{size}"
+    targs = get_args_parser().parse_args(
+        [
+            *("--arch", args.arch, "--size", str(size), "--epochs", "1"),
+            *("--steps-per-epoch", str(args.steps), "--batch-size", "64"),
+            *("--threads", str(args.threads), "--cache-dir", str(args.cache_dir)),
+            *("--output-dir", str(out_dir), "--quiet"),
+        ]
+    )
+    row = main(targs)["history"][0]
+    n_train = len(
+        load_cache(Path(targs.manifest), Path(targs.data_root), args.cache_dir, size).indices(
+            "train"
+        )
+    )
+    steps_full = math.ceil(n_train / 64)
+    s_step = row["train_seconds"] / row["steps"]
+    onnx_path = work / f"untrained_{size}.onnx"
+    from scripts.export_untrained import main as export
+
+    export([str(onnx_path), "--arch", args.arch, "--size", str(size)])
+    img_s = onnx_rate(onnx_path, size, 32, args.threads, args.seconds)
+    return {
+        "size": size,
+        "train_steps_measured": row["steps"],
+        "train_seconds_per_step": s_step,
+        "train_cpu_seconds_per_step": row["train_cpu_seconds"] / row["steps"],
+        "train_img_s": 64 / s_step,
+        "train_seconds_per_epoch_extrapolated": s_step * steps_full,
+        "steps_per_full_epoch": steps_full,
+        "onnx_img_s_batch32": img_s,
+        "threads": args.threads,
+        "load_avg_1min_before": load0,
+        "load_avg_1min_after": os.getloadavg()[0],
+    }
+
+
+def cli(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="efficientnet_b0")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[96, 112, 128])
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=15.0, help="onnxruntime timing window")
+    ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in args.sizes:
+            rows.append(measure(args, s, Path(tmp)))
+            print(json.dumps(rows[-1]), flush=True)
+    args.out.write_text(json.dumps({"arch": args.arch, "rows": rows}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
