@@ -30,7 +30,9 @@ from desktop import __version__
 #: written by build.spec into the bundle root; absent in a source checkout
 BUILD_INFO = "build_info.json"
 PHANTOM_SIZE = 256
-#: the PNG and DICOM phantoms hold the same image: their probabilities must agree this well
+#: the phantom in every format the app reads; the first is the reference
+PHANTOMS = ("png", "jpeg", "tiff", "dicom", "dicom-j2k")
+#: they hold the same image (JPEG: nearly): their probabilities must agree this well
 MAX_PROB_DIFF = 0.05
 _QT = ("PySide6", "shiboken6")
 
@@ -103,8 +105,8 @@ def phantom(size: int = PHANTOM_SIZE) -> NDArray[np.float32]:
 
 
 def write_samples(folder: Path) -> dict[str, Path]:
-    """The phantom as PNG, as a 16-bit MR DICOM and as the same DICOM compressed with
-    JPEG 2000 (the decoder plugins must be in the bundle), and a blank PNG."""
+    """The phantom as PNG, colour JPEG, LZW TIFF, a 16-bit MR DICOM and the same DICOM
+    compressed with JPEG 2000 (every decoder must be in the bundle), and a blank PNG."""
     from PIL import Image
 
     img8 = np.round(phantom() * 255).astype(np.uint8)
@@ -112,11 +114,21 @@ def write_samples(folder: Path) -> dict[str, Path]:
     blank = folder / "blank.png"
     Image.fromarray(img8).save(png)
     Image.fromarray(np.zeros_like(img8)).save(blank)
+    jpeg, tiff = folder / "phantom.jpg", folder / "phantom.tif"
+    Image.fromarray(img8).convert("RGB").save(jpeg, quality=95)  # colour JPEG, as most exports
+    Image.fromarray(img8).save(tiff, compression="tiff_lzw")
     dcm = folder / "phantom.dcm"
     write_dicom(dcm, img8.astype(np.uint16) * 16)
     j2k = folder / "phantom_j2k.dcm"
     write_dicom(j2k, img8.astype(np.uint16) * 16, compress=True)
-    return {"png": png, "dicom": dcm, "dicom-j2k": j2k, "blank": blank}
+    return {
+        "png": png,
+        "jpeg": jpeg,
+        "tiff": tiff,
+        "dicom": dcm,
+        "dicom-j2k": j2k,
+        "blank": blank,
+    }
 
 
 def write_dicom(path: Path, pixels: NDArray[np.uint16], compress: bool = False) -> None:
@@ -229,7 +241,7 @@ def _check_pipeline(report: SelfTestReport, model: Path, sha: str, work: Path) -
     took = time.monotonic() - t0
     by_name = {Path(r.path).name: r for r in rows}
     k = len(spec.class_names)
-    for key in ("png", "dicom", "dicom-j2k"):
+    for key in PHANTOMS:
         r = by_name.get(samples[key].name)
         if r is None or r.status is Status.ERROR or not _probs_ok(r, k):
             what = "no result" if r is None else f"{r.status.value} {r.message}".strip()
@@ -241,15 +253,12 @@ def _check_pipeline(report: SelfTestReport, model: Path, sha: str, work: Path) -
             True,
             f"{r.status.value}, {call} {max(r.probabilities or [0]):.0%} ({r.window or '-'})",
         )
-    probs = {
-        key: np.asarray(by_name[samples[key].name].probabilities)
-        for key in ("png", "dicom", "dicom-j2k")
-    }
-    diff = max(float(np.max(np.abs(probs["png"] - probs[k]))) for k in ("dicom", "dicom-j2k"))
+    probs = {key: np.asarray(by_name[samples[key].name].probabilities) for key in PHANTOMS}
+    diff = max(float(np.max(np.abs(probs["png"] - probs[k]))) for k in PHANTOMS[1:])
     report.add(
-        "PNG vs DICOM",
+        "PNG vs the others",
         diff <= MAX_PROB_DIFF,
-        f"same pixels, probabilities differ by at most {diff:.4f} (limit {MAX_PROB_DIFF})",
+        f"same image, probabilities differ by at most {diff:.4f} (limit {MAX_PROB_DIFF})",
     )
     b = by_name.get(samples["blank"].name)
     report.add(

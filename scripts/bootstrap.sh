@@ -12,7 +12,7 @@ extras=""
 qt_libs=(libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
          libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libegl1 libgl1
          libfontconfig1 libdbus-1-3)
-[[ -n "$extras" ]] && qt_libs+=(xvfb imagemagick xauth)
+[[ -n "$extras" ]] && qt_libs+=(xvfb imagemagick xauth x11-utils)
 if command -v dpkg >/dev/null 2>&1; then
   missing=()
   for p in "${qt_libs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -5,7 +5,7 @@
 #   scripts/build_and_smoke.sh --no-build   only test an existing dist/BrainMRIReview
 #
 # Checks, in order (any failure stops with exit 1 and says why):
-#   1. the folder: executable present, no torch / training code, no unused Qt modules, < 250 MB
+#   1. the folder: executable present, no torch / training code / OpenCV, no unused Qt modules, < 250 MB
 #   2. --self-test with no network at all (unshare -n; a clear note if not permitted):
 #      exit 0 with a bundled model, exit 1 "no model installed" without one
 #   3. the frozen CLI over ../shared/dicom (when present), offline too; its rows must equal
@@ -50,8 +50,8 @@ INFO=$(find "$APP" -maxdepth 2 -name build_info.json | head -1)
 model=$("$PY" -c 'import json,sys; m=json.load(open(sys.argv[1]))["model"]; print(m["file"] if m else "")' "$INFO")
 say "build record: $(tr -d '\n ' <"$INFO" | cut -c1-200)"
 find "$APP" | sed "s#^$APP/##" | sort >"$OUT/contents.txt"
-bad=$(grep -iE '(^|/)(torch|training|torchvision)(/|$|[-_.])|libtorch' "$OUT/contents.txt" || true)
-[[ -z $bad ]] || fail "torch/training in the bundle: $(echo "$bad" | head -3 | tr '\n' ' ')"
+bad=$(grep -iE '(^|/)(torch|training|torchvision|cv2|opencv[a-z_.-]*)(/|$|[-_.])|libtorch' "$OUT/contents.txt" || true)
+[[ -z $bad ]] || fail "torch, training or OpenCV in the bundle: $(echo "$bad" | head -3 | tr '\n' ' ')"
 qt_bad=$(grep -iE 'Qt6?(WebEngine|Quick|Qml|3D|Multimedia|Pdf|Charts|Graphs|DataVis|Location|Network|Sql|Test|Designer)' "$OUT/contents.txt" || true)
 [[ -z $qt_bad ]] || fail "unused Qt modules in the bundle: $(echo "$qt_bad" | head -3 | tr '\n' ' ')"
 mb=$(du -sm "$APP" | cut -f1)
@@ -120,13 +120,17 @@ fi
 if ! command -v Xvfb >/dev/null || ! command -v xwininfo >/dev/null; then
   note "GUI: skipped, Xvfb/xwininfo missing (scripts/bootstrap.sh --dev installs them as root)"
 else
-  display=":$(( 100 + RANDOM % 400 ))"
-  Xvfb "$display" -screen 0 1440x900x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
+  # Xvfb picks a free display itself and writes its number once it accepts clients
+  # (a fixed or random number can collide with another X server on the machine)
+  : >"$OUT/xvfb.display"
+  Xvfb -displayfd 3 -screen 0 1440x900x24 -nolisten tcp 3>"$OUT/xvfb.display" >"$OUT/xvfb.log" 2>&1 &
   xvfb=$!
   app=""
   cleanup() { [[ -n $app ]] && kill "$app" 2>/dev/null; kill "$xvfb" 2>/dev/null; wait 2>/dev/null || true; }
   trap cleanup EXIT
-  for _ in $(seq 100); do [[ -S /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
+  for _ in $(seq 300); do [[ -s $OUT/xvfb.display ]] && break; sleep 0.1; done
+  [[ -s $OUT/xvfb.display ]] || { cat "$OUT/xvfb.log" >&2; fail "Xvfb did not start"; }
+  display=":$(head -1 "$OUT/xvfb.display")"
   gui_run() {  # $1 = tag; starts the app, waits for its window, keeps it up 4 s
     local tag=$1 data="$ROOT/$OUT/data-$1" t0 t1 waited=0
     mkdir -p "$data"

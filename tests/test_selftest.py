@@ -40,11 +40,14 @@ def test_passes_with_the_test_model_and_a_matching_build_record(test_model_path:
     assert report.ok, report.render()
     assert report.reason == ""
     assert "matches the build record" in checks["model"].detail
-    for key in ("png", "dicom", "dicom-j2k"):
+    for key in selftest.PHANTOMS:
         assert checks[f"phantom {key}"].ok
     assert "DICOM VOI window" in checks["phantom dicom-j2k"].detail
+    assert "8-bit JPEG, colour to grey" in checks["phantom jpeg"].detail
+    assert "8-bit TIFF" in checks["phantom tiff"].detail
+    assert checks["PNG vs the others"].ok
     assert checks["blank image"].detail == "refused as unsupported: blank image"
-    assert "4 rows written and read back" in checks["CSV export"].detail
+    assert "6 rows written and read back" in checks["CSV export"].detail
     assert report.render().splitlines()[-1].startswith("self-test PASSED")
 
 
@@ -116,7 +119,7 @@ def test_phantom_is_a_head_like_image_and_samples_are_written(tmp_path: Path) ->
     assert img.min() >= 0.0 and img.max() <= 1.0 and img.std() > 0.15
     assert img[0, 0] == 0.0 and img[64, 64] > 0.3  # background outside, tissue inside
     files = selftest.write_samples(tmp_path)
-    assert sorted(files) == ["blank", "dicom", "dicom-j2k", "png"]
+    assert sorted(files) == ["blank", "dicom", "dicom-j2k", "jpeg", "png", "tiff"]
     import pydicom
 
     plain, j2k = (pydicom.dcmread(files[k]) for k in ("dicom", "dicom-j2k"))
