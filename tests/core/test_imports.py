@@ -1,4 +1,4 @@
-"""Layering: desktop.core imports no Qt; nothing in desktop imports torch or training."""
+"""Layering: desktop.core imports no Qt; nothing in desktop imports torch, training or cv2."""
 
 from __future__ import annotations
 
@@ -46,10 +46,11 @@ def test_core_and_cli_import_no_qt_and_no_torch() -> None:
     assert not loaded & TRAINING, loaded & TRAINING
 
 
-def test_whole_desktop_package_imports_no_torch() -> None:
+def test_whole_desktop_package_imports_no_torch_and_no_opencv() -> None:
     modules, loaded = probe("desktop")
-    assert "desktop.cli" in modules
+    assert "desktop.cli" in modules and "desktop.bench.slices" in modules
     assert not loaded & TRAINING, loaded & TRAINING
+    assert "cv2" not in loaded  # 150 MB in the packaged app; Pillow + numpy do its work
 
 
 def importlinter_config(path: Path) -> Path:
