@@ -159,8 +159,15 @@ class _Readers:
     reader cannot starve the rest of the run.
     """
 
-    def __init__(self, workers: int, limit: float, job: Callable[[Path], _FileRead]) -> None:
+    def __init__(
+        self,
+        workers: int,
+        limit: float,
+        job: Callable[[Path], _FileRead],
+        thread_init: Callable[[], None] | None = None,
+    ) -> None:
         self.workers = workers
+        self.thread_init = thread_init
         self.limit = limit
         self.job = job
         self.pool = self._new_pool()
@@ -168,7 +175,9 @@ class _Readers:
         self._head_started: tuple[Future[_FileRead], float] | None = None
 
     def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(self.workers, thread_name_prefix="reader")
+        return ThreadPoolExecutor(
+            self.workers, thread_name_prefix="reader", initializer=self.thread_init
+        )
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -224,6 +233,7 @@ class Pipeline:
         files_in_flight: int = 32,
         max_latency: float = 0.5,
         file_time_limit: float = 120.0,
+        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self.classifier = classifier
         self.batch_size = max(1, batch_size)
@@ -234,6 +244,8 @@ class Pipeline:
         self.max_latency = max_latency
         #: reading one file may take at most this long (seconds), else it is an error row
         self.file_time_limit = file_time_limit
+        #: called first in each reader thread (the GUI lowers their priority with it)
+        self.thread_init = thread_init
         self.stats = PipelineStats()
 
     def run(
@@ -253,7 +265,10 @@ class Pipeline:
     ) -> Iterator[SliceResult]:
         self.stats = PipelineStats()
         readers = _Readers(
-            self.workers, self.file_time_limit, lambda p: read_and_prepare(p, clf.prepare)
+            self.workers,
+            self.file_time_limit,
+            lambda p: read_and_prepare(p, clf.prepare),
+            self.thread_init,
         )
         pending: list[_Prepared | SliceResult] = []
         since = 0.0  # when the oldest pending slice arrived

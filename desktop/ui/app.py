@@ -38,13 +38,25 @@ def load_classifier(model: Path | None) -> tuple[Any | None, str | None]:
     path = model if model is not None else bundled_model_path()
     if path is None:
         return None, None
+    from desktop.ui.priority import lower_threads, started_threads
+
     try:
-        return Classifier.load(path), None
+        classifier, pool = started_threads(lambda: Classifier.load(path))
     except ModelLoadError as exc:
         return None, str(exc)
+    lower_threads(pool)  # onnxruntime's compute threads: background work, below the GUI
+    return classifier, None
+
+
+#: how often (s) a thread running Python must hand the GIL to one that waits for it.
+#: Each table repaint calls the model's Python methods ~2,000 times from C++, each
+#: taking the GIL; with the default 5 ms the reader threads made one repaint wait up
+#: to ~150 ms for it (docs/PERFORMANCE.md, 2026-11-29 second session).
+GIL_SWITCH_INTERVAL = 0.001
 
 
 def application(argv: Sequence[str]) -> QApplication:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(list(argv))

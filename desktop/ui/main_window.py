@@ -55,8 +55,9 @@ class MainWindow(QMainWindow):
         self.classifier = classifier
         if pipeline is None and classifier is not None:
             from desktop.core.pipeline import Pipeline
+            from desktop.ui.priority import lower_current_thread
 
-            pipeline = Pipeline(classifier)
+            pipeline = Pipeline(classifier, thread_init=lower_current_thread)
         spec = getattr(classifier, "spec", None)
         class_names = tuple(spec.class_names) if spec is not None else CLASS_NAMES
         self.setWindowTitle("Brain MRI Review")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from PySide6.QtGui import QColor, QImage
 from desktop.core.decisions import Agreement, Decision, Key, agreement, key_of
 from desktop.core.model_spec import CLASS_NAMES
 from desktop.core.results import SliceResult, Status
+from desktop.ui.thumbnails import Key as ThumbKey
+from desktop.ui.thumbnails import ThumbnailCache
 
 SortRole = Qt.ItemDataRole.UserRole + 1
 ThumbnailRole = Qt.ItemDataRole.UserRole + 2
@@ -46,6 +49,7 @@ PROBABILITY_COLUMNS = (Column.P_GLIOMA, Column.P_MENINGIOMA, Column.P_NO_TUMOR, 
 NUMERIC_COLUMNS = frozenset({Column.FRAME, Column.CONFIDENCE, *PROBABILITY_COLUMNS})
 
 _COLUMNS = tuple(Column)
+_N_COLUMNS = len(_COLUMNS)
 _COLOURED = frozenset({Column.PREDICTED, Column.STATUS, Column.MESSAGE, Column.CONFIDENCE})
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
@@ -97,17 +101,30 @@ def class_label(name: str) -> str:
 
 @dataclass(frozen=True)
 class ResultRow:
-    """A result plus what the table shows for it (made in the worker thread)."""
+    """A result plus what the table shows for it (made in the worker thread).
+
+    ``thumbnail`` carries the freshly made image to the model, which moves it into its
+    bounded :class:`ThumbnailCache`; kept rows hold None and ``has_thumbnail``.
+    """
 
     result: SliceResult
     thumbnail: QImage | None
     file_name: str
     folder: str
+    has_thumbnail: bool = False
 
     @classmethod
     def from_result(cls, result: SliceResult, thumbnail: QImage | None) -> ResultRow:
         p = Path(result.path)
-        return cls(result, thumbnail, p.name, str(p.parent))
+        # one folder string for all rows of a folder
+        return cls(result, thumbnail, p.name, sys.intern(str(p.parent)), thumbnail is not None)
+
+
+def _placeholder() -> QImage:
+    """What a row shows while its evicted thumbnail is re-made: a plain grey square."""
+    img = QImage(8, 8, QImage.Format.Format_Grayscale8)
+    img.fill(QColor(200, 200, 200))
+    return img
 
 
 def predicted_text(r: SliceResult) -> str:
@@ -124,19 +141,31 @@ def predicted_text(r: SliceResult) -> str:
 class ResultsModel(QAbstractTableModel):
     """Rows of :class:`ResultRow`; rows are appended in chunks and removed by index."""
 
-    def __init__(self, class_names: Sequence[str] = CLASS_NAMES, parent: Any = None) -> None:
+    def __init__(
+        self,
+        class_names: Sequence[str] = CLASS_NAMES,
+        parent: Any = None,
+        thumbnails: ThumbnailCache | None = None,
+    ) -> None:
         super().__init__(parent)
         self._rows: list[ResultRow] = []
         self.class_names = tuple(class_names)
         #: where the reviewer's decisions come from (set by the review controller)
         self.decision_source: Callable[[Key], Decision | None] | None = None
+        #: the rows' thumbnails (bounded; evicted ones are re-made when a row is drawn)
+        self.thumbnails = thumbnails if thumbnails is not None else ThumbnailCache(parent=self)
+        self.thumbnails.ready.connect(self._on_thumbnails)
+        #: rows waiting for a re-made thumbnail (followed through inserts and removals)
+        self._waiting: dict[ThumbKey, QPersistentModelIndex] = {}
+        self._placeholder = _placeholder()
 
     # -- Qt API -------------------------------------------------------------------------
+    # rowCount/columnCount are called twice per cell the view draws: keep them trivial
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
+        return 0 if parent.isValid() else _N_COLUMNS
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -194,7 +223,7 @@ class ResultsModel(QAbstractTableModel):
         if role == _SORT:
             return self._sort_key(row, col)
         if role == _THUMB:
-            return row.thumbnail if col == Column.THUMBNAIL else None
+            return self._thumbnail(row, index) if col == Column.THUMBNAIL else None
         if role == _RESULT:
             return row.result
         if role == _TOOLTIP:
@@ -206,6 +235,27 @@ class ResultsModel(QAbstractTableModel):
             if col in (Column.REVIEWER, Column.AGREEMENT):
                 return self._review_tooltip(r)
         return None
+
+    # -- thumbnails -----------------------------------------------------------------------
+    def _thumbnail(self, row: ResultRow, index: AnyIndex) -> QImage | None:
+        if not row.has_thumbnail:
+            return None
+        key = (row.result.path, row.result.frame)
+        image = self.thumbnails.request(key)
+        if image is not None:
+            return image
+        if key in self.thumbnails.failed:
+            return None
+        if key not in self._waiting:
+            self._waiting[key] = QPersistentModelIndex(index)
+        return self._placeholder
+
+    def _on_thumbnails(self, keys: list[ThumbKey]) -> None:
+        for key in keys:
+            p = self._waiting.pop(key, None)
+            if p is not None and p.isValid():
+                i = self.index(p.row(), Column.THUMBNAIL)
+                self.dataChanged.emit(i, i, [ThumbnailRole])
 
     # -- decisions ------------------------------------------------------------------------
     def decision(self, r: SliceResult) -> Decision | None:
@@ -291,9 +341,15 @@ class ResultsModel(QAbstractTableModel):
         """Append one chunk of rows (one insert notification per chunk)."""
         if not rows:
             return
+        kept = []
+        for row in rows:
+            if row.thumbnail is not None:
+                self.thumbnails.put((row.result.path, row.result.frame), row.thumbnail)
+                row = replace(row, thumbnail=None, has_thumbnail=True)
+            kept.append(row)
         first = len(self._rows)
         self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
-        self._rows.extend(rows)
+        self._rows.extend(kept)
         self.endInsertRows()
 
     def remove_rows(self, source_rows: Iterable[int]) -> list[ResultRow]:
@@ -308,12 +364,23 @@ class ResultsModel(QAbstractTableModel):
             removed.extend(self._rows[first : last + 1])
             del self._rows[first : last + 1]
             self.endRemoveRows()
+        left = {(r.result.path, r.result.frame) for r in self._rows} if removed else set()
+        self.thumbnails.forget(
+            k for r in removed if (k := (r.result.path, r.result.frame)) not in left
+        )
         return removed
 
     def clear(self) -> None:
         self.beginResetModel()
         self._rows.clear()
+        self._waiting.clear()
+        self.thumbnails.forget()
         self.endResetModel()
+
+    def thumbnail_at(self, i: int) -> QImage | None:
+        """Row ``i``'s thumbnail if it is in the cache (no re-make)."""
+        r = self._rows[i].result
+        return self.thumbnails.get((r.path, r.frame))
 
     def row_at(self, i: int) -> ResultRow:
         return self._rows[i]

@@ -14,14 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Signal
-from PySide6.QtGui import QImage
 
 from desktop.core.discovery import Discovery, path_key
 from desktop.core.discovery import discover as core_discover
 from desktop.core.results import SliceResult
+from desktop.ui.priority import lower_current_thread
 from desktop.ui.results_model import ResultRow
+from desktop.ui.thumbnails import thumbnail_image
 
 
 class PipelineLike(Protocol):
@@ -67,20 +67,6 @@ class SeenFiles:
             return len(self._seen)
 
 
-def thumbnail_image(pixels: np.ndarray | None) -> QImage | None:
-    """A uint8 grey (H x W) or RGB (H x W x 3) array as a QImage that owns its data."""
-    if pixels is None:
-        return None
-    a = np.ascontiguousarray(pixels, dtype=np.uint8)
-    if a.ndim == 2:
-        h, w = a.shape
-        return QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    if a.ndim == 3 and a.shape[2] == 3:
-        h, w, _ = a.shape
-        return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return None
-
-
 def to_row(result: SliceResult) -> ResultRow:
     """Thumbnail as QImage (made here, off the GUI thread); the array is not kept twice."""
     image = thumbnail_image(result.thumbnail)
@@ -110,7 +96,7 @@ class ClassifyWorker(QRunnable):
         paths: Iterable[str | Path],
         pipeline: PipelineLike,
         seen: SeenFiles,
-        chunk_seconds: float = 0.1,
+        chunk_seconds: float = 0.2,
         discover: Callable[..., Discovery] | None = None,
     ) -> None:
         super().__init__()
@@ -135,6 +121,7 @@ class ClassifyWorker(QRunnable):
         return self._done.is_set()
 
     def run(self) -> None:
+        lower_current_thread()  # classification yields the CPU to the GUI thread
         self.signals.started.emit()
         try:
             self._run()
