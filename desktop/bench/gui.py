@@ -52,14 +52,17 @@ def gui_figures(model: Path, drop: Sequence[Path], timeout: float = 1800.0) -> d
 
 
 def rss_figures(
-    model: Path, files: Sequence[Path], slices: int, timeout: float = 3600.0
+    model: Path, files: Sequence[Path], slices: int, timeout: float = 3600.0, rows: str = "table"
 ) -> dict[str, Any]:
-    """peak_rss_mb, rss_growth_mb_per_1000 from a fresh headless process."""
+    """peak_rss_mb, rss_growth_mb_per_1000 from a fresh headless process.
+
+    ``rows``: "table" keeps rows as the results table does, "core" as the pipeline yields them.
+    """
     with tempfile.TemporaryDirectory(prefix="brain_mri_bench_rss_") as tmp:
         listing = Path(tmp) / "files.txt"
         listing.write_text("\n".join(str(p) for p in files), encoding="utf-8")
         _, proc = run_child(
-            "desktop.bench.headless", ["rss", str(model), str(listing), str(slices)], timeout
+            "desktop.bench.headless", ["rss", str(model), str(listing), str(slices), rows], timeout
         )
     if proc.returncode != 0:
         raise RuntimeError(f"memory run failed (exit {proc.returncode}): {proc.stderr[-2000:]}")

@@ -1,7 +1,9 @@
 """Headless figures: onnxruntime ceiling, end-to-end pipeline rate, memory over many slices.
 
-``python -m desktop.bench.headless rss MODEL FILE_LIST SLICES`` runs the memory profile in
-a fresh process (so the other measurements do not inflate its peak) and prints JSON.
+``python -m desktop.bench.headless rss MODEL FILE_LIST SLICES [table|core]`` runs the memory
+profile in a fresh process (so the other measurements do not inflate its peak) and prints
+JSON; rows are kept as the results table keeps them (``table``, the default) or as the
+pipeline yields them (``core``: every row with its thumbnail array).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,22 +77,31 @@ def end_to_end(pipeline: Pipeline, files: Sequence[Path]) -> dict[str, Any]:
 
 
 def rss_profile(
-    pipeline: Pipeline, files: Sequence[Path], slices: int, every: int = 1000
+    pipeline: Pipeline,
+    files: Sequence[Path],
+    slices: int,
+    every: int = 1000,
+    keep: Callable[[SliceResult], None] | None = None,
 ) -> dict[str, Any]:
-    """RSS every ``every`` rows over ``slices`` rows (files cycled), rows kept like the app.
+    """RSS every ``every`` rows over ``slices`` rows (files cycled), every row kept.
 
-    Growth per 1000 is the least-squares slope after the first 1000 rows; the rows are
-    kept (as the table and the CLI keep them), so the slope includes their own size.
+    ``keep`` receives each row (default: a list of the pipeline's rows as they come;
+    the benchmark passes :class:`desktop.bench.table_rows.TableRows`, which keeps them
+    as the results table does). Growth per 1000 is the least-squares slope after the
+    first 1000 rows, so it includes what the kept rows hold.
     """
     kept: list[SliceResult] = []
+    store = keep if keep is not None else kept.append
     samples: list[tuple[int, float]] = [(0, rss_mb()[0])]
     source = itertools.islice(itertools.cycle(files), max(1, slices))
     t0 = time.perf_counter()
+    rows = 0
     for row in pipeline.run(source):
-        kept.append(row)
-        if len(kept) % every == 0:
-            samples.append((len(kept), rss_mb()[0]))
-        if len(kept) >= slices:
+        store(row)
+        rows += 1
+        if rows % every == 0:
+            samples.append((rows, rss_mb()[0]))
+        if rows >= slices:
             break
     dt = time.perf_counter() - t0
     tail = [(n, m) for n, m in samples if n >= every]
@@ -99,30 +110,41 @@ def rss_profile(
         if len(tail) >= 2
         else float("nan")
     )
-    row_bytes = sum(
-        (r.thumbnail.nbytes if r.thumbnail is not None else 0)
-        + (r.cam.nbytes if r.cam is not None else 0)
-        for r in kept
-    ) / max(1, len(kept))
+    if keep is None:
+        row_bytes = sum(
+            (r.thumbnail.nbytes if r.thumbnail is not None else 0)
+            + (r.cam.nbytes if r.cam is not None else 0)
+            for r in kept
+        ) / max(1, len(kept))
+    else:
+        row_bytes = float(getattr(keep, "array_bytes_per_row", lambda: float("nan"))())
     return {
         "peak_rss_mb": rss_mb()[1],
         "rss_growth_mb_per_1000": slope,
         "samples": [[n, round(m, 1)] for n, m in samples],
-        "rows": len(kept),
-        "array_bytes_per_row": round(row_bytes),
-        "img_s": len(kept) / dt,
+        "rows": rows,
+        "array_bytes_per_row": round(row_bytes) if np.isfinite(row_bytes) else None,
+        "img_s": rows / dt,
     }
 
 
 def _rss_main(argv: list[str]) -> int:
     model, listing, n = Path(argv[0]), Path(argv[1]), int(argv[2])
+    how = argv[3] if len(argv) > 3 else "table"
     files = [Path(line) for line in listing.read_text(encoding="utf-8").splitlines() if line]
     pipeline = Pipeline(Classifier.load(model))
-    print(json.dumps(rss_profile(pipeline, files, n)))
+    keep: Callable[[SliceResult], None] | None = None
+    if how == "table":  # rows as the results table keeps them (imports Qt)
+        from desktop.bench.table_rows import TableRows
+
+        keep = TableRows()
+    out = rss_profile(pipeline, files, n, keep=keep)
+    out["rows_kept_as"] = how
+    print(json.dumps(out))
     return 0
 
 
 if __name__ == "__main__":
     if len(sys.argv) >= 5 and sys.argv[1] == "rss":
         sys.exit(_rss_main(sys.argv[2:]))
-    sys.exit("usage: python -m desktop.bench.headless rss MODEL FILE_LIST SLICES")
+    sys.exit("usage: python -m desktop.bench.headless rss MODEL FILE_LIST SLICES [table|core]")
