@@ -120,14 +120,19 @@ def window_centre_width(
     return np.asarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
 
 
-def colourfulness(img: NDArray[np.generic]) -> float:
+def colourfulness(img: NDArray[np.generic], step: int = 4) -> float:
     """Mean chroma (max - min over the colour channels) of an H x W x C picture, in [0, 1].
 
     Grey pictures stored as RGB give ~0; MRI exports in the training data stay below 0.05,
-    photographs lie far above. Sampled on every 4th pixel (it is a summary, not a map).
+    photographs lie far above. Sampled on every ``step``-th pixel (a summary, not a map).
     """
     if img.ndim != 3 or img.shape[2] < 3:
         return 0.0
-    c = np.asarray(img[::4, ::4, :3], dtype=np.float32)
-    scale = float(np.iinfo(img.dtype).max) if img.dtype.kind in "ui" else 1.0
-    return float((c.max(axis=2) - c.min(axis=2)).mean() / scale) if c.size else 0.0
+    c = img[::step, ::step, :3]
+    if not c.size:
+        return 0.0
+    if img.dtype.kind in "ui":  # max - min never wraps: no float copy of the image
+        chroma = c.max(axis=2) - c.min(axis=2)
+        return float(chroma.mean(dtype=np.float64) / float(np.iinfo(img.dtype).max))
+    f = np.asarray(c, dtype=np.float32)
+    return float((f.max(axis=2) - f.min(axis=2)).mean())

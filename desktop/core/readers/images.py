@@ -10,8 +10,10 @@ fixed-point BT.601 weights so that pixels equal those the model was trained on
 from __future__ import annotations
 
 import io
+import logging
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -36,6 +38,8 @@ from desktop.core.readers.common import (
 # Pillow's own pixel limit, a second line behind the header check: above it Pillow
 # raises DecompressionBombError instead of allocating.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+log = logging.getLogger(__name__)
 
 
 class ImageFormat(str, Enum):
@@ -236,28 +240,50 @@ def _luminance(rgb: NDArray[Any]) -> NDArray[Any]:
 
 _AS_RGB = {"P": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "RGBX": "RGB"}
 _AS = {"1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA"}
+#: cv2's fixed-point grey as a Pillow conversion matrix: Pillow computes it in float32,
+#: where every product and sum is exact, and rounds half up, as cv2 does
+_GREY_MATRIX = (*(w / (1 << _GREY_SHIFT) for w in _GREY_FIXED), 0.0)
 
 
-def _pixels(frame: Image.Image) -> NDArray[Any]:
-    """One Pillow frame as a numpy array: H x W, or H x W x C in RGB(A) order."""
+@dataclass(frozen=True)
+class _Plane:
+    """One frame reduced to a single plane, how colourful it was, and a note on colour."""
+
+    pixels: NDArray[Any]
+    colour: float
+    note: str
+
+
+def _plane(frame: Image.Image) -> _Plane:
+    """One Pillow frame as one grey plane (the colour measured before it is dropped)."""
     mode = frame.mode
     if mode == "P" and "transparency" in frame.info:
         frame = frame.convert("RGBA")
     elif mode in _AS_RGB or mode in _AS:
         frame = frame.convert(_AS_RGB.get(mode) or _AS[mode])
+    if frame.mode == "RGB":  # most colour files: grey and colour measured in C, no RGB copy
+        w, h = frame.size
+        every_4th = frame.resize((max(1, w // 4), max(1, h // 4)), Image.Resampling.NEAREST)
+        colour = colourfulness(np.asarray(every_4th), step=1)
+        grey = np.asarray(frame.convert("L", matrix=_GREY_MATRIX))
+        return _Plane(grey, colour, ", colour to grey")
     arr = np.asarray(frame)
     if mode.startswith("I;16"):
         arr = arr.astype(np.uint16)  # native byte order
     elif mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 0xFFFF:
         arr = arr.astype(np.uint16)
-    return arr
+    if arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4):
+        raise UnsupportedFile(f"unsupported image with {arr.shape[2]} channels")
+    colour = colourfulness(arr)
+    grey, note = _to_grey(arr)
+    return _Plane(grey, colour, note)
 
 
-def _decode(data: bytes, fmt: ImageFormat) -> list[NDArray[Any]]:
-    """Every frame's pixels (all TIFF pages, else one)."""
+def _decode(data: bytes, fmt: ImageFormat) -> list[_Plane]:
+    """Every frame (all TIFF pages, else one)."""
     with Image.open(io.BytesIO(data), formats=[fmt.value]) as im:
         frames = ImageSequence.Iterator(im) if fmt is ImageFormat.TIFF else [im]
-        return [_pixels(frame) for frame in frames]
+        return [_plane(frame) for frame in frames]
 
 
 def _deep_colour(data: bytes, fmt: ImageFormat) -> bool:
@@ -274,22 +300,21 @@ def _deep_colour(data: bytes, fmt: ImageFormat) -> bool:
     return False
 
 
-def _window(plane: NDArray[Any], fmt: ImageFormat, deep_colour: bool = False) -> Slice:
-    colour = colourfulness(plane)
-    plane, note = _to_grey(plane)
+def _window(plane: _Plane, fmt: ImageFormat, deep_colour: bool = False) -> Slice:
+    grey, note = plane.pixels, plane.note
     if deep_colour and note:
         note += " (16-bit colour read at 8 bits)"
-    if plane.dtype == np.uint8:
-        px = plane.astype(np.float32) / np.float32(255.0)
-        return Slice(0, px, f"8-bit {fmt.value}{note}", colour=colour)
-    bits = "16-bit" if plane.dtype in (np.uint16, np.int16) else str(plane.dtype)
-    px, lo, hi = percentile_window(plane)
+    if grey.dtype == np.uint8:
+        px = grey.astype(np.float32) / np.float32(255.0)
+        return Slice(0, px, f"8-bit {fmt.value}{note}", colour=plane.colour)
+    bits = "16-bit" if grey.dtype in (np.uint16, np.int16) else str(grey.dtype)
+    px, lo, hi = percentile_window(grey)
     p_lo, p_hi = PERCENTILE_WINDOW
     return Slice(
         0,
         px,
         f"{bits} {fmt.value}{note}, percentile {p_lo:g}-{p_hi:g} ({fmt_num(lo)}..{fmt_num(hi)})",
-        colour=colour,
+        colour=plane.colour,
     )
 
 
@@ -308,15 +333,16 @@ def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
         planes = _decode(data, fmt)
     except MemoryError:
         raise ReadError(f"{fmt.value} too large to decode in memory") from None
-    except Exception:  # noqa: BLE001 - hostile files make Pillow raise many kinds
+    except UnsupportedFile:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hostile files make Pillow raise many kinds
+        log.info("%s decoder refused the file: %s: %s", fmt.value, type(exc).__name__, exc)
         planes = []
     if not planes:
         raise ReadError(f"could not decode {fmt.value} (corrupt or truncated file)")
     deep = _deep_colour(data, fmt)
     for i, plane in enumerate(planes):
-        if plane.ndim == 3 and plane.shape[2] not in (1, 3, 4):
-            raise UnsupportedFile(f"unsupported {fmt.value} with {plane.shape[2]} channels")
-        if plane.dtype.kind not in "uif":
-            raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.dtype}")
+        if plane.pixels.dtype.kind not in "uif":
+            raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.pixels.dtype}")
         s = _window(plane, fmt, deep)
         yield Slice(i, s.pixels, s.window, colour=s.colour)
