@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     model, drop_list, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
     from PySide6.QtCore import QEvent, QObject, QTimer
 
-    from desktop.ui.app import application, load_classifier
+    from desktop.ui.app import application, freeze_startup_objects, load_classifier
     from desktop.ui.main_window import MainWindow  # as desktop.ui.app.run does
 
     app = application(sys.argv[:1])
@@ -92,6 +92,7 @@ def main(argv: list[str]) -> int:
     window.model.rowsInserted.connect(on_rows)
     window.controller.idle.connect(on_idle)
     window.show()
+    freeze_startup_objects()
     code = int(app.exec())
     window.close()
     return code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -55,6 +56,16 @@ def load_classifier(model: Path | None) -> tuple[Any | None, str | None]:
 GIL_SWITCH_INTERVAL = 0.001
 
 
+def freeze_startup_objects() -> None:
+    """Move the objects made so far (modules, the window) out of the collector's sight.
+
+    A full garbage collection runs in whichever thread triggers it, holding the GIL;
+    without the ~40,000 start-up objects it is about half as long (a GUI stall).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def application(argv: Sequence[str]) -> QApplication:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     app = QApplication.instance()
@@ -99,6 +110,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     classifier, error = load_classifier(args.model)
     window = MainWindow(classifier, model_error=error)
     window.show()
+    freeze_startup_objects()
     logging.getLogger(__name__).info(
         "main window shown (model %s)", "loaded" if classifier else error or "none installed"
     )
