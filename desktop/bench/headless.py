@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from desktop.bench.machine import rss_mb
-from desktop.core.classifier import Classifier
+from desktop.core.classifier import Classifier, default_threads
 from desktop.core.model_spec import INPUT_NAME, OUTPUT_CAM, OUTPUT_LOGITS, OUTPUT_OOD
 from desktop.core.pipeline import Pipeline
 from desktop.core.preprocess import to_batch
@@ -34,6 +35,12 @@ def input_tensor(clf: Classifier, files: Sequence[Path], n: int) -> np.ndarray:
     """Pre-made network inputs (the app's preprocessing) for up to ``n`` slices."""
     slices: list[np.ndarray] = [s.pixels for f in files[:n] for s in read_slices(f)][:n]
     return to_batch(slices, clf.spec.preprocessing)
+
+
+def ceiling_thread_counts() -> list[int]:
+    """onnxruntime thread counts the ceiling tries: the app's default and every core (<= 4)."""
+    cores = os.cpu_count() or 1
+    return sorted({default_threads(cores), max(1, min(4, cores))})
 
 
 def ort_rate(

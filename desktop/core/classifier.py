@@ -89,8 +89,15 @@ def _normalise_cam(cam: NDArray[Any]) -> NDArray[np.float32]:
     return ((c - lo) / (hi - lo)).astype(np.float32)
 
 
-def _threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+def default_threads(cores: int | None = None) -> int:
+    """onnxruntime compute threads: one core is left to the reader threads (at most 4).
+
+    The pipeline decodes and preprocesses while the network runs; on 2 cores a 2-thread
+    session made both compete, and one thread costs ~35 % less CPU per image for the
+    same outputs (docs/PERFORMANCE.md, 2026-11-29 second session).
+    """
+    n = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, min(4, n - 1))
 
 
 class Classifier:
@@ -103,11 +110,14 @@ class Classifier:
         self.sha256 = sha
 
     @classmethod
-    def load(cls, path: str | Path, expected_sha256: str | None = None) -> Classifier:
+    def load(
+        cls, path: str | Path, expected_sha256: str | None = None, threads: int | None = None
+    ) -> Classifier:
         """Load and validate a model file; raises ModelLoadError in words.
 
         The file's sha256 must equal ``expected_sha256`` when given, else the one
         recorded in a ``<model>.sha256`` file beside it (``sha256sum`` format) if any.
+        ``threads``: onnxruntime's compute threads (default :func:`default_threads`).
         """
         p = Path(path)
         if not p.is_file():
@@ -121,7 +131,7 @@ class Classifier:
                 f"{p.name} does not match its recorded sha256 (the file was changed or damaged)"
             )
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = _threads()
+        opts.intra_op_num_threads = max(1, threads) if threads else default_threads()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         # readers run alongside inference: idle ORT threads must not spin on the cores

@@ -20,15 +20,22 @@ def as_unit_float(pixels: NDArray[np.generic]) -> Grey:
     out = np.asarray(pixels, dtype=np.float32)
     if out.ndim != 2:
         raise ValueError(f"expected a 2-D grey slice, got shape {out.shape}")
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    # = clip(nan_to_num(x, nan=0, posinf=1, neginf=0), 0, 1) in one pass plus a NaN
+    # check: clipping already maps +inf to 1 and -inf to 0 (tests/core/test_pipeline_preprocess.py)
+    out = np.clip(out, 0.0, 1.0)
+    nan = np.isnan(out)
+    if nan.any():
+        out[nan] = 0.0
+    return out
 
 
 def foreground_box(img: Grey, p: Preprocessing) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the foreground, with margin; the whole image if none."""
     h, w = img.shape
-    mask = img > p.foreground_threshold
-    rows = np.flatnonzero(mask.mean(axis=1) > 0.01)
-    cols = np.flatnonzero(mask.mean(axis=0) > 0.01)
+    mask = (img > p.foreground_threshold).view(np.uint8)
+    # exact integer counts / length = mask.mean() bit for bit, at a third of the cost
+    rows = np.flatnonzero(mask.sum(axis=1, dtype=np.int32) / w > 0.01)
+    cols = np.flatnonzero(mask.sum(axis=0, dtype=np.int32) / h > 0.01)
     if rows.size == 0 or cols.size == 0:
         return 0, h, 0, w
     top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
