@@ -12,14 +12,16 @@ from dataclasses import replace
 
 from desktop.core.results import SliceResult
 from desktop.ui.results_model import ResultRow, ResultsModel
+from desktop.ui.thumbnails import ThumbnailCache
 from desktop.ui.worker import to_row
 
 
 class TableRows:
     """Appends rows to a ResultsModel in chunks of ``chunk`` (as the worker's chunks)."""
 
-    def __init__(self, chunk: int = 50) -> None:
-        self.model = ResultsModel()
+    def __init__(self, chunk: int = 50, cache_limit: int | None = None) -> None:
+        cache = ThumbnailCache(limit=cache_limit) if cache_limit else None
+        self.model = ResultsModel(thumbnails=cache)
         self.chunk = chunk
         self._pending: list[ResultRow] = []
 

@@ -55,6 +55,20 @@ def test_memory_profile_samples_every_thousand_rows(clf: Classifier, tmp_path: P
     assert r["array_bytes_per_row"] > 96 * 96  # the kept thumbnails are counted
 
 
+def test_memory_profile_keeps_rows_as_the_table_does(clf: Classifier, tmp_path: Path) -> None:
+    from desktop.bench.table_rows import TableRows
+
+    files = write_phantoms(tmp_path, 4)
+    keep = TableRows(chunk=8, cache_limit=10)
+    r = rss_profile(Pipeline(clf, batch_size=8), files, slices=40, every=10, keep=keep)
+    keep.flush()
+    assert r["rows"] == 40 == keep.model.rowCount()
+    # files are cycled, yet every row has its own key: the cache is full, not 4 entries
+    assert len(keep.model.thumbnails) == 10
+    assert all(keep.model.row_at(i).thumbnail is None for i in range(40))
+    assert 0 < r["array_bytes_per_row"] < 96 * 96  # a quarter of the rows hold an image
+
+
 def test_keys_and_machine() -> None:
     assert _wanted(None) == set(KEYS)
     assert _wanted("startup_s, first_row_s") == {"startup_s", "first_row_s"}
