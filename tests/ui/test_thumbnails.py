@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PySide6.QtGui import QImage
 
 from desktop.core.pipeline import thumbnail
 from desktop.core.readers import read_slices
+from desktop.core.results import Status
 from desktop.ui.results_model import Column, ResultsModel, ThumbnailRole
 from desktop.ui.thumbnails import ThumbnailCache, read_thumbnails, thumbnail_image
 from desktop.ui.worker import to_row
@@ -119,11 +121,15 @@ def test_table_keeps_at_most_limit_thumbnails_and_remakes_on_demand(qtbot, tmp_p
     cache.wait()
 
 
-def test_removed_rows_leave_the_cache() -> None:
+def test_removed_rows_leave_the_cache_and_the_counts() -> None:
     model = ResultsModel()
-    model.append_rows([to_row(make_result(f"{i}.png")) for i in range(4)])
+    statuses = [Status.OK, Status.ERROR, Status.OK, Status.UNCERTAIN]
+    model.append_rows([to_row(make_result(f"{i}.png", s)) for i, s in enumerate(statuses)])
     assert len(model.thumbnails) == 4
+    assert model.status_counts() == Counter(statuses)
     model.remove_rows([1, 2])
     assert len(model.thumbnails) == 2
+    assert model.status_counts() == Counter({Status.OK: 1, Status.UNCERTAIN: 1})
+    assert model.status_counts() == Counter(r.status for r in model.results())
     model.clear()
-    assert len(model.thumbnails) == 0
+    assert len(model.thumbnails) == 0 and model.status_counts() == Counter()
