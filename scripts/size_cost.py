@@ -7,7 +7,8 @@ Per size: ``python -m training train`` for ``--steps`` steps of batch 64 (one ep
 with ``--steps-per-epoch``; seconds per step from the run's history, first step included,
 extrapolated to a full epoch of the cached train split), then an UNTRAINED network exported
 in the app's contract (``scripts/export_untrained.py``) timed with onnxruntime at batch 32
-(all outputs: logits, CAM, OOD score). The load average is recorded next to the numbers.
+(all outputs: logits, CAM, OOD score). The load average is recorded next to the numbers;
+on a shared machine, ``--threads 1`` and the CPU-second figures are the load-robust ones.
 """
 
 from __future__ import annotations
@@ -30,17 +31,19 @@ from training.export import session  # noqa: E402
 from training.train import get_args_parser, main  # noqa: E402
 
 
-def onnx_rate(path: Path, size: int, batch: int, threads: int, seconds: float) -> float:
-    """Images per second of the exported file (batch of random input, warm-up first)."""
+def onnx_rate(
+    path: Path, size: int, batch: int, threads: int, seconds: float
+) -> tuple[float, float]:
+    """(images per wall second, per CPU second of this process) of the exported file."""
     sess = session(path, threads)
     x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
     feed = {sess.get_inputs()[0].name: x}
     sess.run(None, feed)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while n < 3 * batch or time.perf_counter() - t0 < seconds:
         sess.run(None, feed)
         n += batch
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
 def measure(args: argparse.Namespace, size: int, work: Path) -> dict[str, object]:
@@ -66,7 +69,7 @@ def measure(args: argparse.Namespace, size: int, work: Path) -> dict[str, object
     from scripts.export_untrained import main as export
 
     export([str(onnx_path), "--arch", args.arch, "--size", str(size)])
-    img_s = onnx_rate(onnx_path, size, 32, args.threads, args.seconds)
+    img_s, img_cpu_s = onnx_rate(onnx_path, size, 32, args.threads, args.seconds)
     return {
         "size": size,
         "train_steps_measured": row["steps"],
@@ -76,6 +79,7 @@ def measure(args: argparse.Namespace, size: int, work: Path) -> dict[str, object
         "train_seconds_per_epoch_extrapolated": s_step * steps_full,
         "steps_per_full_epoch": steps_full,
         "onnx_img_s_batch32": img_s,
+        "onnx_img_per_cpu_second_batch32": img_cpu_s,
         "threads": args.threads,
         "load_avg_1min_before": load0,
         "load_avg_1min_after": os.getloadavg()[0],

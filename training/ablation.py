@@ -86,6 +86,26 @@ def by_source(
     return out
 
 
+def type_unknown_called_meningioma(
+    y: NDArray[np.integer], p: NDArray[np.integer], w: NDArray[np.floating] | None = None
+) -> float:
+    """(Weighted) share of type-unknown tumours (label -1) called meningioma; nan if none."""
+    y, p = np.asarray(y), np.asarray(p)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
+    m = y == -1
+    total = w[m].sum()
+    return float((w[m] * (p[m] == MENINGIOMA)).sum() / total) if total > 0 else float("nan")
+
+
+PAIRED_KEYS = (*KEYS, "type_unknown_called_meningioma")
+
+
+def _paired_point(y: NDArray, p: NDArray, w: NDArray | None = None) -> dict[str, float]:
+    return point_metrics(y, p, w) | {
+        "type_unknown_called_meningioma": type_unknown_called_meningioma(y, p, w)
+    }
+
+
 def paired_difference(
     y: NDArray[np.integer],
     p_a: NDArray[np.integer],
@@ -98,15 +118,15 @@ def paired_difference(
     _, ids = np.unique(np.asarray(clusters), return_inverse=True)
     k = int(ids.max()) + 1
     rng = np.random.default_rng(seed)
-    pa, pb = point_metrics(y, p_a), point_metrics(y, p_b)
-    reps: dict[str, list[float]] = {key: [] for key in KEYS}
+    pa, pb = _paired_point(y, p_a), _paired_point(y, p_b)
+    reps: dict[str, list[float]] = {key: [] for key in PAIRED_KEYS}
     for _ in range(n_boot):
         w = rng.multinomial(k, np.full(k, 1.0 / k))[ids].astype(np.float64)
-        ma, mb = point_metrics(y, p_a, w), point_metrics(y, p_b, w)
-        for key in KEYS:
+        ma, mb = _paired_point(y, p_a, w), _paired_point(y, p_b, w)
+        for key in PAIRED_KEYS:
             reps[key].append(ma[key] - mb[key])
     out = {}
-    for key in KEYS:
+    for key in PAIRED_KEYS:
         a = np.asarray(reps[key])
         a = a[~np.isnan(a)]
         ci = [float(np.percentile(a, 2.5)), float(np.percentile(a, 97.5))] if a.size else None
@@ -264,6 +284,8 @@ def _pct(block: dict[str, Any] | None) -> str:
 
 def _ci(m: dict[str, Any], pct: bool = False) -> str:
     v = m.get("value")
+    if m.get("ci95") is not None and None in m["ci95"]:
+        return "n/a"
     if v is None or v != v or m.get("ci95") is None:
         return "n/a"
     s, d, u = (100.0, 1, "%") if pct else (1.0, 3, "")
@@ -308,15 +330,34 @@ def markdown(result: dict[str, Any], split: str = "test") -> str:
                 )
     diffs = result.get("differences", {})
     if diffs:
-        lines += ["", "| paired difference | accuracy | macro-F1 | tumour called no_tumor |"]
-        lines.append("|---|---|---|---|")
+        lines += [
+            "",
+            "| paired difference | accuracy | macro-F1 | tumour called no_tumor "
+            "| Br35H type-unknown called meningioma |",
+            "|---|---|---|---|---|",
+        ]
         for name, d in diffs.items():
             m = d[split]
+            men = m.get("type_unknown_called_meningioma")
             lines.append(
                 f"| {name} | {_ci(m['accuracy'])} | {_ci(m['macro_f1'])} "
-                f"| {_ci(m['tumour_called_no_tumor'], True)} |"
+                f"| {_ci(m['tumour_called_no_tumor'], True)} "
+                f"| {_ci(men, True) if men else 'n/a'} |"
             )
     return "\n".join(lines)
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN / infinity replaced by None (strict JSON), numpy scalars as Python."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -343,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["command"] = "python -m training.ablation " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    result = json_safe(result)
+    args.out.write_text(json.dumps(result, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     for split in ("val", "test"):
         print(markdown(result, split) + "\n")
     return 0

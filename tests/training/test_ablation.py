@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from training.ablation import (
     by_source,
     called_meningioma,
+    json_safe,
     markdown,
     metric_labels,
     paired_difference,
@@ -108,6 +111,12 @@ def test_paired_difference() -> None:
     assert d["accuracy"]["value"] == pytest.approx(0.5)
     lo, hi = d["accuracy"]["ci95"]
     assert 0.4 < lo < 0.5 < hi < 0.6
+    assert np.isnan(d["type_unknown_called_meningioma"]["value"])  # no type-unknown rows
+    yu = np.array([-1] * 10 + [G] * 10)
+    pa = np.array([M] * 8 + [G] * 2 + [G] * 10)
+    pb = np.array([M] * 3 + [G] * 7 + [G] * 10)
+    du = paired_difference(yu, pa, pb, np.arange(20), n_boot=100)["type_unknown_called_meningioma"]
+    assert du["value"] == pytest.approx(0.5) and du["ci95"][0] > 0
 
 
 def test_source_probe_separable_vs_random() -> None:
@@ -136,3 +145,6 @@ def test_markdown_renders_every_run() -> None:
     text = markdown({"runs": {"none": run}}, "test")
     assert "| none | uniform | off |" in text and "| none | br35h | 2 |" in text
     assert "nan" not in text  # figshare has no no_tumor slices: shown as n/a
+    safe = json_safe({"runs": {"none": run}})
+    json.dumps(safe, allow_nan=False)  # strict JSON
+    assert markdown(safe, "test") == text  # the saved record renders the same tables
