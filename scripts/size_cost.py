@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -63,7 +62,7 @@ def measure(args: argparse.Namespace, size: int, work: Path) -> dict[str, object
             "train"
         )
     )
-    steps_full = math.ceil(n_train / 64)
+    steps_full = n_train // 64  # the training loop drops the last partial batch
     s_step = row["train_seconds"] / row["steps"]
     onnx_path = work / f"untrained_{size}.onnx"
     from scripts.export_untrained import main as export
@@ -95,14 +94,25 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=15.0, help="onnxruntime timing window")
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--merge-into", type=Path, default=None, help="add as a key to this JSON")
     args = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for s in args.sizes:
             rows.append(measure(args, s, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
-    args.out.write_text(json.dumps({"arch": args.arch, "rows": rows}, indent=1) + "\n")
+    result = {"arch": args.arch, "command": " ".join(sys.argv), "rows": rows}
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    if args.merge_into is not None:
+        merge(args.merge_into, f"size_cost_{args.arch}_{args.threads}thread", result)
     return 0
+
+
+def merge(path: Path, key: str, value: object) -> None:
+    """Add ``value`` under ``key`` to the JSON object in ``path`` (created if missing)."""
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc[key] = value
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
