@@ -32,6 +32,7 @@ from training.metrics import NO_TUMOR, cluster_ids, metrics_with_ci, point_metri
 from training.models import create_model
 from training.train import batch_input
 
+Arr = NDArray[Any]
 MENINGIOMA = CLASS_NAMES.index("meningioma")
 SOURCES = ("sartaj", "figshare", "br35h")
 KEYS = ("accuracy", "macro_f1", "tumour_called_no_tumor", "no_tumor_called_tumour")
@@ -65,7 +66,7 @@ def called_meningioma(y: NDArray[np.integer], p: NDArray[np.integer]) -> dict[st
     return out
 
 
-def _ci_block(y: NDArray, p: NDArray, clusters: NDArray, n_boot: int, seed: int) -> dict:
+def _ci_block(y: Arr, p: Arr, clusters: Arr, n_boot: int, seed: int) -> dict[str, Any]:
     m = metrics_with_ci(y, p, clusters, n_boot, seed)
     return {k: m[k] for k in KEYS} | {"n": int(len(y))}
 
@@ -100,7 +101,7 @@ def type_unknown_called_meningioma(
 PAIRED_KEYS = (*KEYS, "type_unknown_called_meningioma")
 
 
-def _paired_point(y: NDArray, p: NDArray, w: NDArray | None = None) -> dict[str, float]:
+def _paired_point(y: Arr, p: Arr, w: Arr | None = None) -> dict[str, float]:
     return point_metrics(y, p, w) | {
         "type_unknown_called_meningioma": type_unknown_called_meningioma(y, p, w)
     }
@@ -164,10 +165,10 @@ def source_probe(
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(lin(xt), yt, weight=cw)
         loss = loss + weight_decay * lin.weight.pow(2).sum()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
-    opt.step(closure)
+    opt.step(closure)  # type: ignore[no-untyped-call]
     with torch.no_grad():
         pred = lin(xe).argmax(1).numpy()
     recalls = [float((pred[ye == i] == i).mean()) for i in range(len(names)) if (ye == i).any()]
@@ -195,7 +196,9 @@ def logits_and_features(
     return np.concatenate(logits), np.concatenate(feats)
 
 
-def load_run(run_dir: Path) -> tuple[torch.nn.Module, Preprocessing, dict[str, Any], list]:
+def load_run(
+    run_dir: Path,
+) -> tuple[torch.nn.Module, Preprocessing, dict[str, Any], list[dict[str, Any]]]:
     """(model, preprocessing, args, history) of a run's last checkpoint."""
     ckpt = torch.load(Path(run_dir) / "checkpoint.pth", map_location="cpu", weights_only=False)
     model = create_model(ckpt["arch"], len(CLASS_NAMES))
@@ -203,7 +206,7 @@ def load_run(run_dir: Path) -> tuple[torch.nn.Module, Preprocessing, dict[str, A
     return model, Preprocessing(**ckpt["preprocessing"]), ckpt["args"], ckpt["history"]
 
 
-def _probes(feats: NDArray, y: NDArray, sources: NDArray, tr: NDArray, ev: NDArray) -> dict:
+def _probes(feats: Arr, y: Arr, sources: Arr, tr: Arr, ev: Arr) -> dict[str, Any]:
     """Source probes within one label: no_tumor (Sartaj vs Br35H), tumour (Br35H vs rest)."""
     healthy = y == NO_TUMOR
     tumour_src = np.where(sources == "br35h", "br35h", "sartaj+figshare")
@@ -229,7 +232,7 @@ def evaluate_runs(
     rows = read_rows(manifest)
     clusters = cluster_ids([r["cluster"] for r in rows])
     out: dict[str, Any] = {"runs": {}, "differences": {}}
-    preds: dict[str, NDArray] = {}
+    preds: dict[str, Arr] = {}
     cache = None
     for name, run_dir in runs.items():
         model, prep, args, history = load_run(run_dir)
@@ -384,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["command"] = "python -m training.ablation " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
+    if args.out.exists():  # keep what other scripts merged in (scripts/size_cost.py)
+        old = json.loads(args.out.read_text(encoding="utf-8"))
+        result |= {k: v for k, v in old.items() if k.startswith("size_cost_")}
     result = json_safe(result)
     args.out.write_text(json.dumps(result, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     for split in ("val", "test"):
