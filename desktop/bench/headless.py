@@ -38,9 +38,9 @@ def input_tensor(clf: Classifier, files: Sequence[Path], n: int) -> np.ndarray:
 
 
 def ceiling_thread_counts() -> list[int]:
-    """onnxruntime thread counts the ceiling tries: the app's default and every core (<= 4)."""
+    """onnxruntime thread counts the ceiling tries: one, the app's default, every core (<= 4)."""
     cores = os.cpu_count() or 1
-    return sorted({default_threads(cores), max(1, min(4, cores))})
+    return sorted({1, default_threads(cores), max(1, min(4, cores))})
 
 
 def ort_rate(

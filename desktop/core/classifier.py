@@ -90,14 +90,14 @@ def _normalise_cam(cam: NDArray[Any]) -> NDArray[np.float32]:
 
 
 def default_threads(cores: int | None = None) -> int:
-    """onnxruntime compute threads: one core is left to the reader threads (at most 4).
+    """onnxruntime compute threads: every core, at most 4.
 
-    The pipeline decodes and preprocesses while the network runs; on 2 cores a 2-thread
-    session made both compete, and one thread costs ~35 % less CPU per image for the
-    same outputs (docs/PERFORMANCE.md, 2026-11-29 second session).
+    One thread (leaving a core to the readers) costs less CPU per image, but measured
+    end to end on 2 cores it was not faster (docs/PERFORMANCE.md, 2026-11-29 second
+    session); :meth:`Classifier.load` takes ``threads`` to choose otherwise.
     """
     n = cores if cores is not None else (os.cpu_count() or 1)
-    return max(1, min(4, n - 1))
+    return max(1, min(4, n))
 
 
 class Classifier:
