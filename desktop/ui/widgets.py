@@ -94,13 +94,16 @@ class ResultsTable(QTableView):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
+        model = self.model()
+        has_rows = model is not None and model.rowCount() > 0
+        if has_rows and not self.drop_active:
+            return  # the usual case while rows stream in: no extra painter
         p = QPainter(self.viewport())
         if self.drop_active:
             pen = QPen(self.palette().highlight().color(), 3, Qt.PenStyle.DashLine)
             p.setPen(pen)
             p.drawRoundedRect(self.viewport().rect().adjusted(4, 4, -4, -4), 8, 8)
-        model = self.model()
-        if model is not None and model.rowCount() > 0:
+        if has_rows:
             return
         filtered = getattr(model, "is_filtered", lambda: False)()
         text = "No rows match the filters" if filtered else self.empty_hint
