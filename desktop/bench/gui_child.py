@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     window.model.rowsInserted.connect(on_rows)
     window.controller.idle.connect(on_idle)
     window.show()
-    freeze_startup_objects()
+    QTimer.singleShot(200, freeze_startup_objects)  # as desktop.ui.app.run
     code = int(app.exec())
     window.close()
     return code

@@ -110,7 +110,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     classifier, error = load_classifier(args.model)
     window = MainWindow(classifier, model_error=error)
     window.show()
-    freeze_startup_objects()
+    QTimer.singleShot(200, freeze_startup_objects)  # after the first paint, not before
     logging.getLogger(__name__).info(
         "main window shown (model %s)", "loaded" if classifier else error or "none installed"
     )
