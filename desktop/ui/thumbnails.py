@@ -113,6 +113,8 @@ class ThumbnailCache(QObject):
         self._items: OrderedDict[Key, QImage] = OrderedDict()
         self._lock = threading.Lock()  # guards _wanted (jobs take their frames)
         self._wanted: dict[str, set[int]] = {}  # path -> frames asked for, job queued
+        #: keys a started job is making (not asked for again until its result is in)
+        self._inflight: set[Key] = set()
         self._queued: set[str] = set()
         #: keys whose re-make failed (file gone or changed): not asked for again
         self.failed: set[Key] = set()
@@ -154,6 +156,8 @@ class ThumbnailCache(QObject):
             return image
         path, frame = key
         with self._lock:
+            if key in self._inflight:
+                return None
             frames = self._wanted.setdefault(path, set())
             if frame in frames:
                 return None
@@ -186,9 +190,13 @@ class ThumbnailCache(QObject):
     def _take_frames(self, path: str) -> set[int]:
         with self._lock:
             self._queued.discard(path)
-            return self._wanted.pop(path, set())
+            frames = self._wanted.pop(path, set())
+            self._inflight.update((path, f) for f in frames)
+            return frames
 
     def _on_done(self, number: int, path: str, frames: set[int], images: dict[int, QImage]) -> None:
+        with self._lock:
+            self._inflight.difference_update((path, f) for f in frames)
         job = self._jobs.pop(number, None)
         if job is not None:
             self._retired = [*self._retired[-7:], job]

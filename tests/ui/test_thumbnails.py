@@ -81,6 +81,25 @@ def test_a_file_that_vanished_is_not_read_again(qtbot) -> None:
     assert len(loader.calls) == 1
 
 
+def test_no_second_job_while_the_first_is_making_the_key(qtbot) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(path: str, frames: Iterable[int]) -> dict[int, np.ndarray]:
+        started.set()
+        release.wait(5)
+        return {f: np.full((4, 4), 9, np.uint8) for f in frames}
+
+    cache = ThumbnailCache(loader=slow)
+    cache.request(("/a.png", 0))
+    assert started.wait(5)  # the job took the frame and is running
+    assert cache.request(("/a.png", 0)) is None  # a repaint meanwhile: no new job
+    assert cache.remakes == 1
+    with qtbot.waitSignal(cache.ready, timeout=5000):
+        release.set()
+    cache.wait()
+    assert cache.request(("/a.png", 0)) is not None and cache.remakes == 1
+
+
 def test_read_thumbnails_matches_the_pipeline(tmp_path: Path) -> None:
     f = tmp_path / "a.png"
     cv2.imwrite(str(f), brain_like(200, seed=3))
