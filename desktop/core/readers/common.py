@@ -133,6 +133,7 @@ def colourfulness(img: NDArray[np.generic], step: int = 4) -> float:
         return 0.0
     if img.dtype.kind in "ui":  # max - min never wraps: no float copy of the image
         chroma = c.max(axis=2) - c.min(axis=2)
-        return float(chroma.mean(dtype=np.float64) / float(np.iinfo(img.dtype).max))
+        bits = 8 * img.dtype.itemsize - (img.dtype.kind == "i")
+        return float(chroma.mean(dtype=np.float64) / float(2**bits - 1))  # / dtype's max
     f = np.asarray(c, dtype=np.float32)
     return float((f.max(axis=2) - f.min(axis=2)).mean())

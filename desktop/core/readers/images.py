@@ -293,7 +293,7 @@ def _deep_colour(data: bytes, fmt: ImageFormat) -> bool:
     if fmt is ImageFormat.TIFF:
         try:
             with Image.open(io.BytesIO(data), formats=["TIFF"]) as im:
-                bits = im.tag_v2.get(258, (8,))
+                bits = getattr(im, "tag_v2", {}).get(258, (8,))
                 return im.mode in ("RGB", "RGBA") and max(bits) > 8
         except Exception:  # noqa: BLE001 - only a note; decoding reports real errors
             return False
