@@ -1,16 +1,23 @@
-"""Painting of table cells: thumbnails (bounded pixmap cache) and confidence bars."""
+"""Painting of table cells: plain cells, thumbnails (bounded pixmap cache), confidence bars."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop.core.results import Status
-from desktop.ui.results_model import ResultRole, ThumbnailRole
+from desktop.ui.results_model import ResultsModel, ThumbnailRole
 
 ROW_HEIGHT = 48
 THUMB_SIZE = 44
@@ -47,11 +54,94 @@ class PixmapCache:
         return len(self._items)
 
 
-class ThumbnailDelegate(QStyledItemDelegate):
+_TEXT = QPalette.ColorRole.Text
+_HAS_DISPLAY = QStyleOptionViewItem.ViewItemFeature.HasDisplay
+_ALIGNMENTS: dict[int, Qt.AlignmentFlag] = {}
+
+
+def source_row(index: AnyIndex) -> tuple[ResultsModel, int] | None:
+    """The :class:`ResultsModel` and source row behind a (proxy) index, if there is one."""
+    model = index.model()
+    if isinstance(model, QSortFilterProxyModel):
+        index = model.mapToSource(index)
+        model = index.model()
+    if not isinstance(model, ResultsModel):
+        return None
+    i = index.row()
+    return (model, i) if 0 <= i < model.rowCount() else None
+
+
+class SourceRows:
+    """Finds the source row of a proxy index; remembers it per proxy row during a paint.
+
+    A repaint asks for every visible cell; mapping each through the proxy calls the
+    model's ``rowCount``/``columnCount`` in Python. Between :meth:`begin` and :meth:`end`
+    (one paint event of the table, when the rows cannot change) a row is mapped once.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[ResultsModel, int] | None] | None = None
+
+    def begin(self) -> None:
+        self._memo = {}
+
+    def end(self) -> None:
+        self._memo = None
+
+    def lookup(self, index: AnyIndex) -> tuple[ResultsModel, int] | None:
+        memo = self._memo
+        if memo is None:
+            return source_row(index)
+        r = index.row()
+        if r in memo:
+            return memo[r]
+        found = memo[r] = source_row(index)
+        return found
+
+
+class CellDelegate(QStyledItemDelegate):
+    """Fills a cell's style option with one Python call per cell.
+
+    The standard ``initStyleOption`` asks the model for seven roles, each a C++ -> Python
+    ``data()`` call (through the proxy) that must take the GIL from the pipeline's busy
+    threads; during a run one table repaint made ~750-2,000 of them. This reads the
+    same text, colour and alignment from :meth:`ResultsModel.cell` at once; everything
+    else (selection, focus, alternate rows, elision, drawing) stays Qt's.
+    """
+
+    def __init__(self, parent: Any = None, rows: SourceRows | None = None) -> None:
+        super().__init__(parent)
+        #: the proxy -> source row lookup (shared by the table's delegates)
+        self.rows = rows if rows is not None else SourceRows()
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: AnyIndex) -> None:
+        src = self.rows.lookup(index)
+        if src is None:
+            super().initStyleOption(option, index)
+            return
+        text, colour, align = src[0].cell(src[1], index.column())
+        if isinstance(index, QModelIndex):  # the view always passes one
+            option.index = index
+        if align is not None:
+            flag = _ALIGNMENTS.get(align)
+            if flag is None:
+                flag = _ALIGNMENTS[align] = Qt.AlignmentFlag(align)
+            option.displayAlignment = flag
+        if colour is not None:
+            palette = option.palette
+            palette.setBrush(_TEXT, colour)
+            option.palette = palette
+        if text is not None:
+            option.features = option.features | _HAS_DISPLAY
+            option.text = text.replace("\n", "\u2028") if "\n" in text else text
+        option.styleObject = None  # type: ignore[assignment]  # as Qt's: no animations
+
+
+class ThumbnailDelegate(CellDelegate):
     """Draws the slice thumbnail centred in its cell."""
 
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
+    def __init__(self, parent: Any = None, rows: SourceRows | None = None) -> None:
+        super().__init__(parent, rows)
         self.cache = PixmapCache()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
@@ -75,7 +165,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         return QSize(THUMB_SIZE + 6, ROW_HEIGHT)
 
 
-class ConfidenceDelegate(QStyledItemDelegate):
+class ConfidenceDelegate(CellDelegate):
     """A thin horizontal bar under the percentage; grey for uncertain calls."""
 
     BAR = QColor(52, 120, 198)
@@ -84,7 +174,8 @@ class ConfidenceDelegate(QStyledItemDelegate):
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         opt = QStyleOptionViewItem(option)
         self.initStyleOption(opt, index)
-        result = index.data(ResultRole)
+        src = self.rows.lookup(index)
+        result = src[0].row_at(src[1]).result if src is not None else None
         conf = getattr(result, "confidence", None)
         style = opt.widget.style() if opt.widget else None
         if style is None:
@@ -125,7 +216,7 @@ class ConfidenceDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-class FolderDelegate(QStyledItemDelegate):
+class FolderDelegate(CellDelegate):
     """Elides folders on the left, so the folder's own name stays visible."""
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: AnyIndex) -> None:

@@ -199,10 +199,8 @@ class ResultsModel(QAbstractTableModel):
             Column.MESSAGE: "Message",
         }[col]
 
-    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+    # flags(): QAbstractTableModel's own (enabled, selectable, no children) - a Python
+    # override would be one more C++ -> Python call per cell the view draws
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         # hot path (called for every role of every visible cell): plain ints, early exits
@@ -217,9 +215,7 @@ class ResultsModel(QAbstractTableModel):
         if role == _DISPLAY:
             return self._display(row, col)
         if role == _FOREGROUND:
-            if col == Column.AGREEMENT:
-                return AGREEMENT_COLOURS.get(agreement(row.result, self.decision(row.result)))
-            return STATUS_COLOURS[row.result.status] if col in _COLOURED else None
+            return self._foreground(row, col)
         if role == _ALIGN:
             return _RIGHT if col in NUMERIC_COLUMNS else None
         if role == _SORT:
@@ -237,6 +233,23 @@ class ResultsModel(QAbstractTableModel):
             if col in (Column.REVIEWER, Column.AGREEMENT):
                 return self._review_tooltip(r)
         return None
+
+    def cell(self, i: int, column: int) -> tuple[str | None, QColor | None, int | None]:
+        """Source row ``i``'s (display text, text colour, alignment) in one call.
+
+        The same answers as :meth:`data` for DisplayRole, ForegroundRole and
+        TextAlignmentRole: the table's delegate reads them here once per cell instead of
+        asking the model role by role (each a C++ -> Python call taking the GIL).
+        """
+        row = self._rows[i]
+        col = _COLUMNS[column]
+        align = _RIGHT if col in NUMERIC_COLUMNS else None
+        return self._display(row, col), self._foreground(row, col), align
+
+    def _foreground(self, row: ResultRow, col: Column) -> QColor | None:
+        if col == Column.AGREEMENT:
+            return AGREEMENT_COLOURS.get(agreement(row.result, self.decision(row.result)))
+        return STATUS_COLOURS[row.result.status] if col in _COLOURED else None
 
     # -- thumbnails -----------------------------------------------------------------------
     def _thumbnail(self, row: ResultRow, index: AnyIndex) -> QImage | None:

@@ -24,8 +24,10 @@ from desktop.ui.controller import Progress
 from desktop.ui.delegates import (
     ROW_HEIGHT,
     THUMB_SIZE,
+    CellDelegate,
     ConfidenceDelegate,
     FolderDelegate,
+    SourceRows,
     ThumbnailDelegate,
 )
 from desktop.ui.results_model import STATUS_WORDS, Column, class_label
@@ -77,11 +79,15 @@ class ResultsTable(QTableView):
         hh.setHighlightSections(False)
         hh.setSectionsMovable(True)
         hh.setDefaultSectionSize(84)
-        self.thumbnail_delegate = ThumbnailDelegate(self)
-        self.confidence_delegate = ConfidenceDelegate(self)
+        #: one source-row lookup for all delegates, remembered during a paint event
+        self.source_rows = SourceRows()
+        self.cell_delegate = CellDelegate(self, self.source_rows)
+        self.setItemDelegate(self.cell_delegate)
+        self.thumbnail_delegate = ThumbnailDelegate(self, self.source_rows)
+        self.confidence_delegate = ConfidenceDelegate(self, self.source_rows)
         self.setItemDelegateForColumn(Column.THUMBNAIL, self.thumbnail_delegate)
         self.setItemDelegateForColumn(Column.CONFIDENCE, self.confidence_delegate)
-        self.folder_delegate = FolderDelegate(self)
+        self.folder_delegate = FolderDelegate(self, self.source_rows)
         self.setItemDelegateForColumn(Column.FOLDER, self.folder_delegate)
 
     def apply_default_widths(self) -> None:
@@ -93,7 +99,11 @@ class ResultsTable(QTableView):
         self.viewport().update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
+        self.source_rows.begin()
+        try:
+            super().paintEvent(event)
+        finally:
+            self.source_rows.end()
         model = self.model()
         has_rows = model is not None and model.rowCount() > 0
         if has_rows and not self.drop_active:
