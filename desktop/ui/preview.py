@@ -145,7 +145,8 @@ class PreviewPane(QWidget):
             f"<b>{name}</b> &nbsp; frame {result.frame}<br><small>{result.path}</small>"
         )
         self.verdict.setText(self._verdict_text(result))
-        self._set_probabilities(result.probabilities)
+        # an unsupported input's probabilities are no call: shown greyed, for the record
+        self._set_probabilities(result.probabilities, valid=result.status is not Status.UNSUPPORTED)
         found, problem = self._read_pixels(result)
         pixels = getattr(found, "pixels", None)
         self._pixels = pixels
@@ -187,8 +188,11 @@ class PreviewPane(QWidget):
             parts.append(f"<small>classifier window: {r.window}</small>")
         return "<br>".join(parts)
 
-    def _set_probabilities(self, probs: tuple[float, ...] | None) -> None:
+    def _set_probabilities(self, probs: tuple[float, ...] | None, valid: bool = True) -> None:
+        tip = "" if valid else "Not a call: the input is outside what the model was trained on"
         for i, bar in enumerate(self.bars):
+            bar.setEnabled(valid)
+            bar.setToolTip(tip)
             if probs is None or i >= len(probs):
                 bar.setValue(0)
                 bar.setFormat("—")
