@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QThreadPool  # noqa: E402
 
+from desktop.core.decisions import DATA_DIR_ENV  # noqa: E402
 from desktop.core.model_spec import CLASS_NAMES  # noqa: E402
 from desktop.core.results import SliceResult, Status  # noqa: E402
 
@@ -41,6 +42,14 @@ def brain_like(size: int = 96, seed: int = 0) -> np.ndarray:
     cv2.circle(img, (int(cx), int(cy)), size // 10, 230, -1)
     noise = rng.normal(0, 8, img.shape)
     return np.clip(img + noise * (img > 0), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's data folder (decisions database, logs), private to the test."""
+    folder = tmp_path / "appdata"
+    monkeypatch.setenv(DATA_DIR_ENV, str(folder))
+    return folder
 
 
 @pytest.fixture

@@ -9,19 +9,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from desktop.core.decisions import DATA_DIR_ENV, DB_NAME, Agreement, DecisionStore
+from desktop.core.decisions import DB_NAME, Agreement, DecisionStore
 from desktop.core.results import Status
 from desktop.ui.main_window import MainWindow
 from desktop.ui.results_model import Column, SortRole
 from desktop.ui.worker import to_row
 from tests.ui.conftest import make_result
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "appdata"
-    monkeypatch.setenv(DATA_DIR_ENV, str(folder))
-    return folder
 
 
 @pytest.fixture

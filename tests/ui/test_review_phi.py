@@ -11,18 +11,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.core import export
-from desktop.core.decisions import DATA_DIR_ENV
 from desktop.ui.main_window import MainWindow
 from tests.core.factories import PATIENT_ID, PATIENT_NAME, make_dicom, write_dicom
 
 STUDY_DATE = "20230917"
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "appdata"
-    monkeypatch.setenv(DATA_DIR_ENV, str(folder))
-    return folder
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import io
 import logging
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -281,29 +281,22 @@ def _plane(frame: Image.Image) -> _Plane:
 
 def _decode(data: bytes, fmt: ImageFormat) -> list[_Plane]:
     """Every frame (all TIFF pages, else one)."""
+    # Pillow has no 16-bit colour mode: such PNG/TIFF frames arrive at 8 bits; say so
+    png_deep = fmt is ImageFormat.PNG and len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
     with Image.open(io.BytesIO(data), formats=[fmt.value]) as im:
         frames = ImageSequence.Iterator(im) if fmt is ImageFormat.TIFF else [im]
-        return [_plane(frame) for frame in frames]
+        planes = []
+        for frame in frames:
+            bits = getattr(frame, "tag_v2", {}).get(258, (8,)) if fmt is ImageFormat.TIFF else ()
+            plane = _plane(frame)
+            if plane.note and (png_deep or max(bits, default=8) > 8):
+                plane = replace(plane, note=plane.note + " (16-bit colour read at 8 bits)")
+            planes.append(plane)
+        return planes
 
 
-def _deep_colour(data: bytes, fmt: ImageFormat) -> bool:
-    """A 16-bit colour PNG or TIFF, which Pillow (no 16-bit colour mode) reads at 8 bits."""
-    if fmt is ImageFormat.PNG:
-        return len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
-    if fmt is ImageFormat.TIFF:
-        try:
-            with Image.open(io.BytesIO(data), formats=["TIFF"]) as im:
-                bits = getattr(im, "tag_v2", {}).get(258, (8,))
-                return im.mode in ("RGB", "RGBA") and max(bits) > 8
-        except Exception:  # noqa: BLE001 - only a note; decoding reports real errors
-            return False
-    return False
-
-
-def _window(plane: _Plane, fmt: ImageFormat, deep_colour: bool = False) -> Slice:
+def _window(plane: _Plane, fmt: ImageFormat) -> Slice:
     grey, note = plane.pixels, plane.note
-    if deep_colour and note:
-        note += " (16-bit colour read at 8 bits)"
     if grey.dtype == np.uint8:
         px = grey.astype(np.float32) / np.float32(255.0)
         return Slice(0, px, f"8-bit {fmt.value}{note}", colour=plane.colour)
@@ -340,9 +333,8 @@ def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
         planes = []
     if not planes:
         raise ReadError(f"could not decode {fmt.value} (corrupt or truncated file)")
-    deep = _deep_colour(data, fmt)
     for i, plane in enumerate(planes):
         if plane.pixels.dtype.kind not in "uif":
             raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.pixels.dtype}")
-        s = _window(plane, fmt, deep)
+        s = _window(plane, fmt)
         yield Slice(i, s.pixels, s.window, colour=s.colour)
