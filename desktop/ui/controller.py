@@ -63,7 +63,8 @@ class RunController(QObject):
         self.pipeline = pipeline
         self.seen = SeenFiles()
         self._pool = pool or QThreadPool.globalInstance()
-        self._queue: deque[list[Path]] = deque()
+        #: paths as given (converted to Path in the worker thread, not here)
+        self._queue: deque[list[str | Path]] = deque()
         self._worker: ClassifyWorker | None = None
         #: finished workers whose run() may still be returning: kept alive a little longer
         self._retired: list[ClassifyWorker] = []
@@ -87,8 +88,12 @@ class RunController(QObject):
         return self._worker is not None
 
     def enqueue(self, paths: Sequence[str | Path]) -> bool:
-        """Queue paths for classification; False (and a message) when there is no model."""
-        files = [Path(p) for p in paths]
+        """Queue paths for classification; False (and a message) when there is no model.
+
+        O(1) Python work per path on the GUI thread (a drop of thousands of files must
+        not stall the window): the worker turns them into ``Path`` objects.
+        """
+        files = list(paths)
         if not files:
             return False
         if self.pipeline is None:

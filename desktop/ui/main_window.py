@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
 
         self.model = ResultsModel(class_names, self)
+        self._first_pending = False  # the first row is about to be selected
         self.proxy = ResultsProxy(self)
         self.proxy.setSourceModel(self.model)
         self.controller = RunController(pipeline, parent=self)
@@ -214,7 +215,7 @@ class MainWindow(QMainWindow):
             self.classify([folder])
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if _local_paths(event.mimeData()):
+        if _has_local_paths(event.mimeData()):
             event.acceptProposedAction()
             self.table.set_drop_active(True)
         else:
@@ -238,8 +239,17 @@ class MainWindow(QMainWindow):
     # -- results ------------------------------------------------------------------------
     def _on_rows(self, rows: list[Any]) -> None:
         self.model.append_rows(rows)
+        if not self._first_pending and not self.table.currentIndex().isValid():
+            # the first result appears in the preview at once, but in the next turn of the
+            # event loop: the new rows are drawn first, and the preview's file read and
+            # drawing do not add to the same stall of the window
+            self._first_pending = True
+            QTimer.singleShot(0, self._select_first)
+
+    def _select_first(self) -> None:
+        self._first_pending = False
         if not self.table.currentIndex().isValid() and self.proxy.rowCount():
-            self.table.selectRow(0)  # the first result appears in the preview at once
+            self.table.selectRow(0)
 
     def _on_progress(self, p: Progress) -> None:
         self.progress.update_progress(p)
@@ -249,6 +259,8 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(busy)
 
     def _on_idle(self, cancelled: bool) -> None:
+        if self._first_pending:  # a run that ended within one turn of the event loop
+            self._select_first()
         n = self.model.rowCount()
         self.statusBar().showMessage(
             f"Cancelled - {n:,} slice(s) kept" if cancelled else f"Done - {n:,} slice(s)", 8000
@@ -321,9 +333,15 @@ class MainWindow(QMainWindow):
 
 
 def _local_paths(mime: Any) -> list[str]:
+    """The local files of a drag (one Qt call per URL: a drop may hold thousands)."""
     if mime is None or not mime.hasUrls():
         return []
-    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+    return [f for u in mime.urls() if (f := u.toLocalFile())]  # "" for non-local URLs
+
+
+def _has_local_paths(mime: Any) -> bool:
+    """Whether a drag holds a local file (stops at the first; called on drag-enter)."""
+    return mime is not None and mime.hasUrls() and any(u.toLocalFile() for u in mime.urls())
 
 
 def _notice_text() -> str:

@@ -102,7 +102,7 @@ class ClassifyWorker(QRunnable):
         super().__init__()
         self.setAutoDelete(False)  # the controller keeps the reference until finished
         self.signals = WorkerSignals()
-        self._paths = [Path(p) for p in paths]
+        self._paths = list(paths)  # made into Path objects in run(), off the GUI thread
         self._pipeline = pipeline
         self._seen = seen
         self._chunk_seconds = chunk_seconds
@@ -132,7 +132,7 @@ class ClassifyWorker(QRunnable):
             self._done.set()
 
     def _run(self) -> None:
-        found = self._discover(self._paths, cancel=self.is_cancelled)
+        found = self._discover([Path(p) for p in self._paths], cancel=self.is_cancelled)
         files = self._seen.claim(found.files)
         total = len(files)
         self.signals.discovered.emit(total, int(found.skipped))

@@ -10,6 +10,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from desktop.core.results import Status
+from desktop.ui import main_window
 from desktop.ui.main_window import NO_MODEL, NOTICE_LINE, MainWindow
 from desktop.ui.results_model import Column
 
@@ -71,6 +72,19 @@ def test_dropping_a_folder_fills_rows(qtbot, window: MainWindow, image_folder: P
     # the same folder again: nothing new; a single file of it: still nothing new
     fill(qtbot, window, [image_folder / "slice_00.png"])
     assert window.model.rowCount() == 7
+
+
+def test_a_drop_takes_its_local_files_only(qtbot, window: MainWindow, image_folder) -> None:
+    web = QUrl("https://example.org/slice.png")
+    mime = QMimeData()
+    mime.setUrls([web, QUrl.fromLocalFile(str(image_folder / "slice_00.png"))])
+    assert main_window._local_paths(mime) == [str(image_folder / "slice_00.png")]
+    assert main_window._has_local_paths(mime)
+    only_web = QMimeData()
+    only_web.setUrls([web])
+    assert main_window._local_paths(only_web) == []
+    assert not main_window._has_local_paths(only_web)  # the window refuses such a drag
+    assert not main_window._has_local_paths(None)
 
 
 def test_sort_and_filter_through_the_window(qtbot, window: MainWindow, image_folder) -> None:
