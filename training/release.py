@@ -289,12 +289,21 @@ def write_report(rep: dict[str, Any], out: Path) -> Path:
     return path
 
 
+#: in MODEL_CARD.md, everything after this line is written by people (training notes,
+#: studies) and survives regeneration of the card by ``release`` and ``report``
+HAND_WRITTEN = "<!-- written by hand below this line: kept when the card is regenerated -->"
+
+
 def write_card(rep: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> Path:
     from training.report import model_card, write_figures
 
     write_figures(rep, out / "figures")
     card = out / "MODEL_CARD.md"
-    card.write_text(model_card(rep, runs))
+    text = model_card(rep, runs)
+    old = card.read_text(encoding="utf-8") if card.is_file() else ""
+    if HAND_WRITTEN in old:
+        text = f"{text.rstrip()}\n\n{HAND_WRITTEN}\n{old.split(HAND_WRITTEN, 1)[1].lstrip(chr(10))}"
+    card.write_text(text, encoding="utf-8")
     return card
 
 

@@ -32,7 +32,9 @@ class BrightSpotNet(nn.Module):
         self.pool = nn.AvgPool2d(STRIDE)
         self.linear = nn.Linear(2, 4)
         with torch.no_grad():
-            self.linear.weight.copy_(torch.tensor([[40.0, 0.0], [0.0, 1.0], [0.0, 0.5], [0.0, 0.5]]))
+            self.linear.weight.copy_(
+                torch.tensor([[40.0, 0.0], [0.0, 1.0], [0.0, 0.5], [0.0, 0.5]])
+            )
             self.linear.bias.zero_()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -197,6 +197,16 @@ def test_report_command_compares_runs(released: Path, tmp_path: Path) -> None:
     argv = ["report", "--runs", str(released / "report.json"), str(tmp_path / "b.json"),
             "--out", str(tmp_path / "card")]  # fmt: skip
     assert main(argv) == 0
-    card = (tmp_path / "card" / "MODEL_CARD.md").read_text()
+    card_path = tmp_path / "card" / "MODEL_CARD.md"
+    card = card_path.read_text()
     assert "| tiny stand-in |" in card and "| run B |" in card
     assert (tmp_path / "card" / "figures" / "confusion_test.png").is_file()
+    # hand-written sections below the marker survive the next regeneration, once
+    from training.release import HAND_WRITTEN
+
+    notes = "## Session notes\n\nWritten by a person.\n"
+    card_path.write_text(card.replace("run B", "stale") + f"\n{HAND_WRITTEN}\n{notes}")
+    assert main(argv) == 0
+    again = card_path.read_text()
+    assert "| run B |" in again and "stale" not in again  # the generated part is new
+    assert again.endswith(f"{HAND_WRITTEN}\n{notes}") and again.count(HAND_WRITTEN) == 1
