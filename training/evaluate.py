@@ -26,7 +26,7 @@ from desktop.core.preprocess import to_batch
 from training.calibrate import expected_calibration_error, reliability_bins, softmax
 from training.export import read_spec, session
 from training.inputs import ManifestRow, file_sha256, read_grey, read_manifest
-from training.metrics import cluster_ids, confusion, metrics_with_ci
+from training.metrics import NO_TUMOR, cluster_ids, confusion, metrics_with_ci
 from training.probes import all_probes
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,39 @@ def summarise(
     out["ood_flagged_rate"] = (
         float((pred.ood > spec.thresholds.ood_score).mean()) if len(y) else 0.0
     )
+    out["firm"] = firm_calls(y, p, conf, pred, spec, n_boot, seed)
     return out
+
+
+def firm_calls(
+    y: NDArray[np.int64],
+    p: NDArray[np.int64],
+    conf: NDArray[np.floating],
+    pred: Predictions,
+    spec: ModelSpec,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The calls the app shows as ``ok``: confident (calibrated) and in distribution.
+
+    These are what a reader may take at face value, so their errors matter most: above
+    all a tumour slice given a firm ``no_tumor`` (a silent miss). ``silent_miss_rate``
+    is over all tumour slices (type-unknown included), whatever their status.
+    """
+    firm = (conf >= spec.thresholds.uncertain) & (pred.ood <= spec.thresholds.ood_score)
+    tumour = y != NO_TUMOR
+    clusters = cluster_ids([r.cluster for r in pred.rows])
+    misses = int((tumour & firm & (p == NO_TUMOR)).sum())
+    return {
+        "n": int(firm.sum()),
+        "coverage": float(firm.mean()) if len(y) else 0.0,
+        "metrics": metrics_with_ci(y[firm], p[firm], clusters[firm], n_boot, seed)
+        if firm.any()
+        else {},
+        "silent_misses": misses,
+        "silent_miss_rate": float(misses / tumour.sum()) if tumour.any() else 0.0,
+        "n_tumour": int(tumour.sum()),
+    }
 
 
 def sartaj_testing(

@@ -185,6 +185,23 @@ LIMITATIONS = """\
 """
 
 
+def _firm_line(t: dict[str, Any]) -> str:
+    """The card's bullet on firm calls (what the app shows as ``ok``), if evaluated."""
+    f = t.get("firm")
+    if not f or not f.get("metrics"):
+        return "- Firm calls: not evaluated."
+    m = f["metrics"]
+    return (
+        f"- **Firm calls** (shown `ok`: calibrated confidence at or above the threshold and OOD\n"
+        f"  score at or below it): {f['n']} of {t['n']} test slices ({f['coverage']:.1%}).\n"
+        f"  Their accuracy {fmt(m['accuracy'])} (n={m['accuracy']['n']}); tumour called\n"
+        f"  no_tumor among them {fmt(m['tumour_called_no_tumor'], True)}. **Silent misses**\n"
+        f"  (a tumour slice given a firm `no_tumor`): {f['silent_misses']} of {f['n_tumour']}\n"
+        f"  tumour slices ({f['silent_miss_rate']:.1%}); every other miss is shown\n"
+        f"  `uncertain` or `unsupported`."
+    )
+
+
 def _block_row(name: str, b: dict[str, Any]) -> str:
     m = b["metrics"]
     return (
@@ -319,6 +336,7 @@ Targets (issue 3):
   {num(v_unc, "error_rate", ".4f")}. Test coverage {num(unc, "coverage")}, error of
   accepted calls {num(unc, "error_rate_accepted", ".4f")} (all calls:
   {num(unc, "error_rate_all", ".4f")}).
+{_firm_line(t)}
 - OOD score: squared Mahalanobis distances (shared, Ledoit-Wolf-shrunk covariance from
   training features, nearest class mean) of the pooled penultimate features and of the
   channel means/standard deviations of two intermediate stages; each divided by its

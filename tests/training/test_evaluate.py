@@ -35,6 +35,32 @@ def test_confusion_and_point_metrics_by_hand() -> None:
     assert m["partial_tumour_vs_no_tumour_accuracy"] == pytest.approx(0.5)
 
 
+def test_firm_calls_count_silent_misses_by_hand() -> None:
+    from types import SimpleNamespace
+
+    from training.evaluate import Predictions, firm_calls
+    from training.inputs import ManifestRow
+
+    names = ["glioma", "meningioma", "no_tumor", "pituitary", "tumor"]
+    rows = tuple(
+        ManifestRow(f"{i}.png", "s", "", names[int(y)], f"c{i}", "test") for i, y in enumerate(Y)
+    )
+    # confident on all but rows 1 and 9; row 11 is out of distribution
+    conf = np.array([0.99, 0.6, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.6, 0.99, 0.99])
+    ood = np.zeros(len(Y), np.float32)
+    ood[11] = 5.0
+    pred = Predictions(rows, np.zeros((len(Y), 4), np.float32), ood)
+    spec = SimpleNamespace(thresholds=SimpleNamespace(uncertain=0.95, ood_score=1.0))
+    f = firm_calls(Y, P, conf, pred, spec, n_boot=50, seed=0)  # type: ignore[arg-type]
+    assert f["n"] == 9 and f["coverage"] == pytest.approx(9 / 12)
+    # the pituitary called no_tumor (row 9) is uncertain: not a silent miss; the partial
+    # tumour called no_tumor (row 10) is firm: the one silent miss of 9 tumour slices
+    assert f["silent_misses"] == 1 and f["n_tumour"] == 9
+    assert f["silent_miss_rate"] == pytest.approx(1 / 9)
+    firm_acc = f["metrics"]["accuracy"]
+    assert firm_acc["n"] == 8 and firm_acc["value"] == pytest.approx(6 / 8)
+
+
 def test_macro_f1_over_present_classes() -> None:
     y = np.array([0, 0, 1, 1])
     p = np.array([0, 2, 1, 1])  # class 2 called once, never true; class 3 absent
@@ -184,6 +210,9 @@ def test_release_end_to_end(run: dict[str, Path], released: Path) -> None:
     assert "Research use only" in card and "not an independent test" in card
     assert f"{rep['test']['metrics']['accuracy']['value']:.3f}" in card
     assert "| tiny stand-in |" in card and rep["model"]["sha256"] in card
+    firm = rep["test"]["firm"]
+    assert 0 <= firm["silent_misses"] <= firm["n_tumour"] and firm["n"] <= rep["test"]["n"]
+    assert "Firm calls" in card and "Silent misses" in card
 
 
 @pytest.mark.slow
