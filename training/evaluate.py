@@ -265,6 +265,8 @@ def evaluate_model(
             "code_version": spec.provenance.get("code_version"),
             "validation_calibration": spec.provenance.get("calibration"),
             "training_data": spec.provenance.get("training_data"),
+            "training_args": spec.provenance.get("training_args"),
+            "earlier_stages": spec.provenance.get("earlier_stages") or [],
         },
         "manifest": {
             "file": Path(manifest_path).name,

@@ -207,6 +207,11 @@ def provenance(
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "epoch": ckpt.get("epoch"),
         "training_args": _plain(ckpt.get("args")),
+        # earlier stages of a model trained in several runs (``--init`` a checkpoint)
+        "earlier_stages": [
+            {**s, "args": _plain(s.get("args"))}
+            for s in ckpt.get("init_chain") or _chain_of(ckpt.get("args") or {})
+        ],
         "intended_use": "research only, not for diagnosis",
     }
     if manifest is not None and Path(manifest).is_file():
@@ -234,6 +239,14 @@ def provenance(
             if k in s
         }
     return out
+
+
+def _chain_of(args: Any) -> list[dict[str, Any]]:
+    """The warm-start chain of a checkpoint saved before it was recorded (from --init)."""
+    from training.train import warm_start_chain
+
+    d = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    return warm_start_chain(d.get("init"))
 
 
 def _plain(args: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ without re-running any network.
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,43 @@ LIMITATIONS = """\
   on other data the confidence is less reliable and the OOD score can miss unusual but
   brain-like inputs (it is a distance in feature space, not a guarantee).
 """
+
+
+def train_command(args: dict[str, Any] | None) -> str:
+    """``python -m training train`` with the arguments of a run that differ from the defaults.
+
+    Paths to machine-local files (cache, output, checkpoints, teacher logits) are kept as
+    they were: they say what was used, and are placeholders on another machine.
+    """
+    if not args:
+        return "python -m training train ...        # (arguments not recorded)"
+    from training.train import get_args_parser
+
+    parts = ["python -m training train"]
+    for action in get_args_parser()._actions:
+        k = action.dest
+        if k not in args or k == "help":
+            continue
+        v, flag = args[k], action.option_strings[0] if action.option_strings else ""
+        if isinstance(action, argparse.BooleanOptionalAction):
+            if v != action.default:
+                parts.append(flag if v else f"--no-{flag[2:]}")
+        elif action.nargs == 0:  # store_true
+            if v:
+                parts.append(flag)
+        elif v is not None and str(v) != str(action.default):
+            parts.append(f"{flag} {v}")
+    return " ".join(parts)
+
+
+def _train_commands(mdl: dict[str, Any]) -> str:
+    """One training command per stage, oldest first (a model trained in several runs)."""
+    stages = [*reversed(mdl.get("earlier_stages") or []), {"args": mdl.get("training_args")}]
+    lines = []
+    for i, st in enumerate(stages, 1):
+        head = f"# stage {i} of {len(stages)}\n" if len(stages) > 1 else ""
+        lines.append(head + train_command(st.get("args")))
+    return "\n".join(lines)
 
 
 def _firm_line(t: dict[str, Any]) -> str:
@@ -366,7 +404,7 @@ On it: accuracy {fmt(st["metrics"]["accuracy"])}, macro-F1 {fmt(st["metrics"]["m
 
 ```
 python -m training split            # manifest (committed)
-python -m training train ...        # checkpoint (not committed)
+{_train_commands(mdl)}
 python -m training release --checkpoint CKPT --out models/
 ```
 """

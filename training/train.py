@@ -199,6 +199,26 @@ def param_groups(model: nn.Module, wd: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def warm_start_chain(init: str | Path | None) -> list[dict[str, Any]]:
+    """What ``--init`` continued from, when it is one of our own checkpoints.
+
+    [{"args", "epoch", "best_macro_f1"} of that run, then of the run it continued from,
+    ...], so a model trained in stages (one per session) records every stage; empty for
+    ImageNet weights or no ``--init``.
+    """
+    if not init or not Path(init).is_file():
+        return []
+    prev = torch.load(Path(init), map_location="cpu", weights_only=False)
+    if not isinstance(prev, dict) or "args" not in prev:
+        return []
+    stage = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in dict(prev["args"]).items()},
+        "epoch": prev.get("epoch"),
+        "best_macro_f1": prev.get("best_macro_f1"),
+    }
+    return [stage, *prev.get("init_chain", [])]
+
+
 def save(path: Path, obj: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -231,6 +251,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         cosine_with_warmup(args.epochs * steps_per_epoch, args.warmup_epochs * steps_per_epoch),
     )
     start, best, history = 0, -1.0, []
+    init_chain = warm_start_chain(args.init)
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
@@ -277,6 +298,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "class_names": list(CLASS_NAMES),
             "best_macro_f1": best,
             "history": history,
+            "init_chain": init_chain,
         }
         save(out / "checkpoint.pth", ckpt)
         if is_best:

@@ -187,3 +187,41 @@ def test_ablation_switches_recorded(synth: dict[str, Path], tmp_path: Path) -> N
         assert out["history"][0]["intensity_aug"] is aug
         ckpt = torch.load(out_dir / "checkpoint.pth", weights_only=False)
         assert ckpt["args"]["sampling"] == sampling and ckpt["args"]["intensity_aug"] is aug
+
+
+def test_warm_start_chain_and_reproducible_commands(synth: dict[str, Path], tmp_path: Path) -> None:
+    """A model trained in two runs (--init the first's checkpoint) records both stages,
+    and the model card's commands parse back to exactly those arguments."""
+    from training.export import provenance
+    from training.report import _train_commands, train_command
+
+    common = [
+        *("--arch", "baseline_cnn", "--size", "32", "--batch-size", "8"),
+        *("--steps-per-epoch", "1", "--threads", "1", "--quiet"),
+        *("--manifest", str(synth["manifest"]), "--data-root", str(synth["data"])),
+        *("--cache-dir", str(synth["cache"])),
+    ]
+    first, second = tmp_path / "stage1", tmp_path / "stage2"
+    main(get_args_parser().parse_args([*common, "--epochs", "2", "--output-dir", str(first)]))
+    flags = ["--epochs", "1", "--lr", "0.0005", "--no-intensity-aug", "--sampling", "uniform"]
+    init = ["--init", str(first / "checkpoint.pth")]
+    main(get_args_parser().parse_args([*common, *flags, *init, "--output-dir", str(second)]))
+    ckpt = torch.load(second / "checkpoint.pth", weights_only=False)
+    stage1 = torch.load(first / "checkpoint.pth", weights_only=False)
+    assert len(ckpt["init_chain"]) == 1 and stage1["init_chain"] == []
+    assert ckpt["init_chain"][0]["epoch"] == 1
+    assert ckpt["init_chain"][0]["args"]["output_dir"] == str(first)
+
+    prov = provenance(synth["manifest"], ckpt, None)
+    assert [s["args"]["epochs"] for s in prov["earlier_stages"]] == [2]
+    # each stage's command, parsed again, gives that stage's arguments
+    for args in (prov["training_args"], prov["earlier_stages"][0]["args"]):
+        cmd = train_command(args).split()
+        assert cmd[:4] == ["python", "-m", "training", "train"]
+        again = vars(get_args_parser().parse_args(cmd[4:]))
+        assert {k: str(v) for k, v in again.items()} == {k: str(v) for k, v in args.items()}
+    text = _train_commands(
+        {"training_args": prov["training_args"], "earlier_stages": prov["earlier_stages"]}
+    )
+    assert text.index("# stage 1 of 2") < text.index("--epochs 2") < text.index("# stage 2 of 2")
+    assert "--no-intensity-aug" in text and "--init" in text
