@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MANIFEST = REPO_ROOT / "training" / "splits" / "manifest.csv"
 DEFAULT_DATA_ROOT = REPO_ROOT / ".." / "shared" / "data"
-DEFAULT_CACHE_DIR = Path(os.environ.get("BRAIN_MRI_CACHE", "/work/cache"))
+#: decoded-slice caches and derived weights (never in git); BRAIN_MRI_CACHE overrides
+DEFAULT_CACHE_DIR = Path(
+    os.environ.get("BRAIN_MRI_CACHE") or Path.home() / ".cache" / "brain_mri_review" / "training"
+)
 #: label index of the partial "some tumour" label (not a network output)
 TUMOR_INDEX = len(CLASS_NAMES)
 LABELS = (*CLASS_NAMES, "tumor")

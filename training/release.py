@@ -258,6 +258,9 @@ def run_release(args: argparse.Namespace) -> int:
     from training.inputs import file_sha256
 
     rep["model"]["sha256"] = file_sha256(onnx_path)
+    # the app refuses a model whose sidecar hash differs (a damaged or swapped file)
+    sidecar = onnx_path.with_name(onnx_path.name + ".sha256")
+    sidecar.write_text(f"{rep['model']['sha256']}  {onnx_path.name}\n", encoding="utf-8")
     rep["export_parity"] = ex["parity"]
     path = write_report(rep, args.out)
     others = [json.loads(Path(r).read_text()) for r in args.compare]

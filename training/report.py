@@ -377,7 +377,8 @@ Targets (issue 3):
 {_firm_line(t)}
 - OOD score: squared Mahalanobis distances (shared, Ledoit-Wolf-shrunk covariance from
   training features, nearest class mean) of the pooled penultimate features and of the
-  channel means/standard deviations of two intermediate stages; each divided by its
+  channel means/standard deviations of two intermediate stages and of the input's coarse
+  8 x 8 layout (a brain slice is a bright oval on black); each divided by its
   validation 99.5th percentile, the maximum taken; threshold {th["ood_score"]:.2f}
   ({cal.get("ood_rule", "")}). Test slices flagged unsupported: {t["ood_flagged_rate"]:.3%}.
 

@@ -353,7 +353,11 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--clip-grad-norm", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
     add_common(p)
-    p.add_argument("--output-dir", default="/work/runs/train", help="checkpoints (not in git)")
+    p.add_argument(
+        "--output-dir",
+        default=str(DEFAULT_CACHE_DIR.parent / "runs" / "train"),
+        help="checkpoints (not in git)",
+    )
     p.add_argument("--resume", default="", help="checkpoint.pth to continue from")
     p.add_argument("--init", default=None, help="torchvision-layout pretrained state dict")
     p.add_argument("--kd-teacher", default="", help="teacher logits .npy (predict-logits)")

@@ -210,6 +210,12 @@ def test_release_end_to_end(run: dict[str, Path], released: Path) -> None:
     assert "Research use only" in card and "not an independent test" in card
     assert f"{rep['test']['metrics']['accuracy']['value']:.3f}" in card
     assert "| tiny stand-in |" in card and rep["model"]["sha256"] in card
+    # the sidecar hash the app checks is written with the model, and the app accepts it
+    from desktop.core.classifier import Classifier, recorded_sha256
+
+    onnx_file = next(out.glob("*.onnx"))
+    assert recorded_sha256(onnx_file) == rep["model"]["sha256"]
+    assert Classifier.load(onnx_file).sha256 == rep["model"]["sha256"]
     firm = rep["test"]["firm"]
     assert 0 <= firm["silent_misses"] <= firm["n_tumour"] and firm["n"] <= rep["test"]["n"]
     assert "Firm calls" in card and "Silent misses" in card
