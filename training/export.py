@@ -208,10 +208,7 @@ def provenance(
         "epoch": ckpt.get("epoch"),
         "training_args": _plain(ckpt.get("args")),
         # earlier stages of a model trained in several runs (``--init`` a checkpoint)
-        "earlier_stages": [
-            {**s, "args": _plain(s.get("args"))}
-            for s in ckpt.get("init_chain") or _chain_of(ckpt.get("args") or {})
-        ],
+        "earlier_stages": [{**s, "args": _plain(s.get("args"))} for s in _chain_of(ckpt)],
         "intended_use": "research only, not for diagnosis",
     }
     if manifest is not None and Path(manifest).is_file():
@@ -241,12 +238,18 @@ def provenance(
     return out
 
 
-def _chain_of(args: Any) -> list[dict[str, Any]]:
-    """The warm-start chain of a checkpoint saved before it was recorded (from --init)."""
+def _chain_of(ckpt: dict[str, Any]) -> list[dict[str, Any]]:
+    """The earlier stages of a checkpoint: read again from its ``--init`` file while that
+    exists (complete even for checkpoints saved before chains were recorded), else the
+    chain recorded at training time."""
     from training.train import warm_start_chain
 
-    d = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
-    return warm_start_chain(d.get("init"))
+    args = ckpt.get("args") or {}
+    d = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+    init = d.get("init")
+    if init and Path(init).is_file():
+        return warm_start_chain(init)
+    return list(ckpt.get("init_chain") or [])
 
 
 def _plain(args: Any) -> dict[str, Any]:

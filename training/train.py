@@ -211,11 +211,12 @@ def warm_start_chain(init: str | Path | None) -> list[dict[str, Any]]:
     prev = torch.load(Path(init), map_location="cpu", weights_only=False)
     if not isinstance(prev, dict) or "args" not in prev:
         return []
-    stage = {
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in dict(prev["args"]).items()},
-        "epoch": prev.get("epoch"),
-        "best_macro_f1": prev.get("best_macro_f1"),
-    }
+    args = {k: str(v) if isinstance(v, Path) else v for k, v in dict(prev["args"]).items()}
+    stage = {"args": args, "epoch": prev.get("epoch"), "best_macro_f1": prev.get("best_macro_f1")}
+    # the stages before: from the files themselves while they exist, else as recorded
+    before = args.get("init")
+    if before and Path(before).is_file():
+        return [stage, *warm_start_chain(before)]
     return [stage, *prev.get("init_chain", [])]
 
 

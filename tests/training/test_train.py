@@ -225,3 +225,17 @@ def test_warm_start_chain_and_reproducible_commands(synth: dict[str, Path], tmp_
     )
     assert text.index("# stage 1 of 2") < text.index("--epochs 2") < text.index("# stage 2 of 2")
     assert "--no-intensity-aug" in text and "--init" in text
+
+    # a third stage on a checkpoint saved before chains were recorded (no init_chain key):
+    # the chain is read again from the files while they exist, else taken as recorded
+    del ckpt["init_chain"]
+    torch.save(ckpt, second / "old.pth")
+    third = tmp_path / "stage3"
+    init3 = ["--init", str(second / "old.pth"), "--output-dir", str(third)]
+    main(get_args_parser().parse_args([*common, "--epochs", "1", *init3]))
+    ckpt3 = torch.load(third / "checkpoint.pth", weights_only=False)
+    assert [s["args"]["output_dir"] for s in ckpt3["init_chain"]] == [str(second), str(first)]
+    assert len(provenance(synth["manifest"], ckpt3, None)["earlier_stages"]) == 2
+    (second / "old.pth").unlink()
+    recorded = provenance(synth["manifest"], ckpt3, None)["earlier_stages"]
+    assert [s["args"]["output_dir"] for s in recorded] == [str(second), str(first)]
