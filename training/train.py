@@ -199,14 +199,17 @@ def param_groups(model: nn.Module, wd: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def warm_start_chain(init: str | Path | None) -> list[dict[str, Any]]:
+def warm_start_chain(
+    init: str | Path | None, _seen: frozenset[Path] = frozenset()
+) -> list[dict[str, Any]]:
     """What ``--init`` continued from, when it is one of our own checkpoints.
 
     [{"args", "epoch", "best_macro_f1"} of that run, then of the run it continued from,
     ...], so a model trained in stages (one per session) records every stage; empty for
-    ImageNet weights or no ``--init``.
+    ImageNet weights or no ``--init``. A checkpoint overwritten by a run that started from
+    it (same output folder) would point at itself: each file is read once.
     """
-    if not init or not Path(init).is_file():
+    if not init or not Path(init).is_file() or Path(init).resolve() in _seen:
         return []
     prev = torch.load(Path(init), map_location="cpu", weights_only=False)
     if not isinstance(prev, dict) or "args" not in prev:
@@ -216,7 +219,7 @@ def warm_start_chain(init: str | Path | None) -> list[dict[str, Any]]:
     # the stages before: from the files themselves while they exist, else as recorded
     before = args.get("init")
     if before and Path(before).is_file():
-        return [stage, *warm_start_chain(before)]
+        return [stage, *warm_start_chain(before, _seen | {Path(init).resolve()})]
     return [stage, *prev.get("init_chain", [])]
 
 

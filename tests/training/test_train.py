@@ -194,6 +194,7 @@ def test_warm_start_chain_and_reproducible_commands(synth: dict[str, Path], tmp_
     and the model card's commands parse back to exactly those arguments."""
     from training.export import provenance
     from training.report import _train_commands, train_command
+    from training.train import warm_start_chain
 
     common = [
         *("--arch", "baseline_cnn", "--size", "32", "--batch-size", "8"),
@@ -239,3 +240,8 @@ def test_warm_start_chain_and_reproducible_commands(synth: dict[str, Path], tmp_
     (second / "old.pth").unlink()
     recorded = provenance(synth["manifest"], ckpt3, None)["earlier_stages"]
     assert [s["args"]["output_dir"] for s in recorded] == [str(second), str(first)]
+
+    # a run that started from the checkpoint it then overwrote points at itself: no loop
+    self_init = ["--init", str(third / "checkpoint.pth"), "--output-dir", str(third)]
+    main(get_args_parser().parse_args([*common, "--epochs", "1", *self_init]))
+    assert len(warm_start_chain(third / "checkpoint.pth")) == 1
