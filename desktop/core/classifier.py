@@ -90,14 +90,16 @@ def _normalise_cam(cam: NDArray[Any]) -> NDArray[np.float32]:
 
 
 def default_threads(cores: int | None = None) -> int:
-    """onnxruntime compute threads: every core, at most 4.
+    """onnxruntime compute threads: half the cores (at least 1, at most 4).
 
-    One thread (leaving a core to the readers) costs less CPU per image, but measured
-    end to end on 2 cores it was not faster (docs/PERFORMANCE.md, 2026-11-29 second
-    session); :meth:`Classifier.load` takes ``threads`` to choose otherwise.
+    Reading a slice (decode, resize, hash, thumbnail) costs about as much CPU as
+    classifying it, so the readers (:func:`desktop.core.pipeline.default_workers`) get the
+    other half. On 2 cores, 1 + 1 beat 2 + 2 threads in throughput and in GUI stalls
+    (docs/PERFORMANCE.md, third session); onnxruntime's second thread adds only ~1.5x.
+    :meth:`Classifier.load` takes ``threads`` to choose otherwise.
     """
     n = cores if cores is not None else (os.cpu_count() or 1)
-    return max(1, min(4, n))
+    return max(1, min(4, n // 2))
 
 
 class Classifier:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -26,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from desktop.core import resample
-from desktop.core.classifier import Classifier, Prediction, pixel_std
+from desktop.core.classifier import Classifier, Prediction, default_threads, pixel_std
 from desktop.core.readers import ReadError, Slice, UnsupportedFile, load_bytes, open_file
 from desktop.core.results import SliceResult, Status
 
@@ -222,6 +223,12 @@ class _Readers:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
+def default_workers(cores: int | None = None) -> int:
+    """Reader threads: the cores onnxruntime does not get (:func:`default_threads`)."""
+    n = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, n - default_threads(n))
+
+
 class Pipeline:
     """Runs a classifier over files; see :meth:`run`."""
 
@@ -229,7 +236,7 @@ class Pipeline:
         self,
         classifier: Classifier | None,
         batch_size: int = 16,
-        workers: int = 2,
+        workers: int | None = None,
         files_in_flight: int = 32,
         max_latency: float = 0.5,
         file_time_limit: float = 120.0,
@@ -237,7 +244,7 @@ class Pipeline:
     ) -> None:
         self.classifier = classifier
         self.batch_size = max(1, batch_size)
-        self.workers = max(1, workers)
+        self.workers = max(1, workers if workers is not None else default_workers())
         #: most files read ahead (fewer when files hold many slices: about two batches)
         self.files_in_flight = max(1, files_in_flight)
         #: a partial batch waits at most this long (seconds) for more slices

@@ -241,3 +241,12 @@ def test_no_network_connection_is_made(
     rows = list(Pipeline(clf).run(discover([folder]).files))
     write_csv(rows, tmp_path / "out.csv", Provenance.for_classifier(clf))
     assert len(rows) == 11
+
+
+def test_cores_are_split_between_the_network_and_the_readers() -> None:
+    from desktop.core.classifier import default_threads
+    from desktop.core.pipeline import default_workers
+
+    split = {n: (default_threads(n), default_workers(n)) for n in (1, 2, 3, 4, 8, 16)}
+    # 1 core: both get one thread; 2 cores: one each; onnxruntime never above 4
+    assert split == {1: (1, 1), 2: (1, 1), 3: (1, 2), 4: (2, 2), 8: (4, 4), 16: (4, 12)}
