@@ -305,7 +305,8 @@ def write_card(rep: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> Pa
     text = model_card(rep, runs)
     old = card.read_text(encoding="utf-8") if card.is_file() else ""
     if HAND_WRITTEN in old:
-        text = f"{text.rstrip()}\n\n{HAND_WRITTEN}\n{old.split(HAND_WRITTEN, 1)[1].lstrip(chr(10))}"
+        kept = old.split(HAND_WRITTEN, 1)[1].lstrip("\n")
+        text = f"{text.rstrip()}\n\n{HAND_WRITTEN}\n{kept}"
     card.write_text(text, encoding="utf-8")
     return card
 

@@ -90,8 +90,8 @@ class RunController(QObject):
     def enqueue(self, paths: Sequence[str | Path]) -> bool:
         """Queue paths for classification; False (and a message) when there is no model.
 
-        O(1) Python work per path on the GUI thread (a drop of thousands of files must
-        not stall the window): the worker turns them into ``Path`` objects.
+        The paths are only copied here, on the GUI thread (a drop of thousands of files
+        must not stall the window); the worker turns them into ``Path`` objects.
         """
         files = list(paths)
         if not files:
