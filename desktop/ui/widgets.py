@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
 from PySide6.QtGui import QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -57,6 +57,11 @@ class ResultsTable(QTableView):
     """The results table: fixed row height, sortable, with an empty-state hint."""
 
     def __init__(self, parent: Any = None) -> None:
+        #: the pending item layout follows only inserts below the last visible row (None:
+        #: no insert since the last layout); set first: Qt lays out during __init__
+        self._below_view_only: bool | None = None
+        #: item layouts done as "geometry only" (no repaint of the cells): for tests
+        self.layouts_skipped = 0
         super().__init__(parent)
         self.empty_hint = EMPTY_HINT
         #: True while files are dragged over the window (the table shows a drop frame)
@@ -89,6 +94,61 @@ class ResultsTable(QTableView):
         self.setItemDelegateForColumn(Column.CONFIDENCE, self.confidence_delegate)
         self.folder_delegate = FolderDelegate(self, self.source_rows)
         self.setItemDelegateForColumn(Column.FOLDER, self.folder_delegate)
+
+    # -- rows arriving below the visible ones repaint nothing -----------------------------
+    # Each insert makes QTableView schedule doItemsLayout(), which repaints the whole
+    # viewport: one full table repaint (~10-25 ms of GUI-thread CPU, more while the
+    # pipeline's threads hold the GIL) per chunk of rows. While a run streams rows in
+    # arrival order and the reader looks at the top of the table, the new rows land
+    # below the viewport and no visible cell changes: then only the scroll bar is
+    # brought up to date. Anything else (removals, sorting, resets, an insert at or
+    # above the last visible row) gets Qt's full layout.
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:
+        old = self.model()
+        if old is not None:
+            for signal in self._full_layout_signals(old):
+                signal.disconnect(self._full_layout_next)
+        super().setModel(model)
+        if model is not None:
+            for signal in self._full_layout_signals(model):
+                signal.connect(self._full_layout_next)
+        self._full_layout_next()
+
+    @staticmethod
+    def _full_layout_signals(model: QAbstractItemModel) -> list[Any]:
+        return [
+            model.layoutChanged,
+            model.modelReset,
+            model.rowsRemoved,
+            model.rowsMoved,
+            model.columnsInserted,
+            model.columnsRemoved,
+        ]
+
+    def _full_layout_next(self, *_: object) -> None:
+        self._below_view_only = False
+
+    def rowsInserted(
+        self, parent: QModelIndex | QPersistentModelIndex, start: int, end: int
+    ) -> None:
+        bottom = self.rowAt(self.viewport().height() - 1)  # -1: the rows do not fill the view
+        below = not parent.isValid() and 0 <= bottom < start
+        pending = self._below_view_only
+        self._below_view_only = below if pending is None else (pending and below)
+        super().rowsInserted(parent, start, end)
+
+    def reset(self) -> None:
+        self._below_view_only = False
+        super().reset()
+
+    def doItemsLayout(self) -> None:
+        below, self._below_view_only = self._below_view_only, None
+        if below:
+            self.updateGeometries()  # scroll range and headers; the cells stay as drawn
+            self.layouts_skipped += 1
+            return
+        super().doItemsLayout()
 
     def apply_default_widths(self) -> None:
         for col, width in WIDTHS.items():

@@ -1,0 +1,125 @@
+"""Rows that arrive below the visible ones do not repaint the table; every other change does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
+
+from desktop.ui.proxy import ResultsProxy
+from desktop.ui.results_model import Column, ResultRow, ResultsModel
+from desktop.ui.widgets import ResultsTable
+from tests.ui.conftest import make_result
+
+
+class PaintCounter(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
+def rows(start: int, n: int, confidence: float | None = None) -> list[ResultRow]:
+    out = []
+    for i in range(start, start + n):
+        c = confidence if confidence is not None else 0.3 + 0.6 * ((i * 37) % 100) / 100
+        probs = (c, (1 - c) / 3, (1 - c) / 3, (1 - c) / 3)
+        out.append(ResultRow.from_result(make_result(f"{i:05d}.png", probs=probs), None))
+    return out
+
+
+def settle() -> None:
+    # the delayed layout runs on a zero timer and posts the repaint it asks for
+    for _ in range(4):
+        QCoreApplication.processEvents()
+
+
+@pytest.fixture
+def table(qtbot) -> Iterator[tuple[ResultsTable, ResultsModel, PaintCounter]]:
+    model = ResultsModel()
+    proxy = ResultsProxy()
+    proxy.setSourceModel(model)
+    view = ResultsTable()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.apply_default_widths()
+    view.resize(1000, 600)
+    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order, as the window starts
+    view.show()
+    qtbot.waitExposed(view)
+    counter = PaintCounter()
+    view.viewport().installEventFilter(counter)
+    model.append_rows(rows(0, 40))  # more than fill the view
+    settle()
+    assert view.rowAt(view.viewport().height() - 1) >= 0
+    yield view, model, counter
+    view.viewport().removeEventFilter(counter)
+
+
+def test_rows_below_the_view_repaint_nothing_and_extend_the_scroll_range(table) -> None:
+    view, model, counter = table
+    counter.paints = 0
+    skipped = view.layouts_skipped
+    top_max = view.verticalScrollBar().maximum()
+    model.append_rows(rows(40, 30))
+    settle()
+    assert counter.paints == 0
+    assert view.layouts_skipped == skipped + 1
+    assert view.verticalScrollBar().maximum() > top_max  # the new rows can be scrolled to
+    # ... and they are drawn once scrolled into view
+    view.scrollToBottom()
+    settle()
+    assert counter.paints > 0
+    last = view.rowAt(view.viewport().height() - 1)
+    assert last == view.model().rowCount() - 1 == 69
+
+
+def test_rows_that_land_in_view_repaint(table) -> None:
+    view, model, counter = table
+    view.sortByColumn(Column.CONFIDENCE, Qt.SortOrder.DescendingOrder)
+    view.scrollToTop()
+    settle()
+    counter.paints = 0
+    skipped = view.layouts_skipped
+    model.append_rows(rows(100, 5, confidence=0.99))  # sorted to the top
+    settle()
+    assert view.layouts_skipped == skipped
+    assert counter.paints > 0
+    first = view.model().index(0, Column.FILE).data()
+    assert first in {f"{i:05d}.png" for i in range(100, 105)}
+
+
+def test_a_removal_after_an_insert_gets_the_full_layout(table) -> None:
+    view, model, counter = table
+    counter.paints = 0
+    skipped = view.layouts_skipped
+    model.append_rows(rows(40, 10))  # below the view ...
+    model.remove_rows([0])  # ... but the first visible row goes, in the same layout period
+    settle()
+    assert view.layouts_skipped == skipped
+    assert counter.paints > 0
+    assert view.model().index(0, Column.FILE).data() == "00001.png"
+
+
+def test_a_view_that_is_not_full_repaints_for_new_rows(qtbot) -> None:
+    model = ResultsModel()
+    proxy = ResultsProxy()
+    proxy.setSourceModel(model)
+    view = ResultsTable()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.resize(1000, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    counter = PaintCounter()
+    view.viewport().installEventFilter(counter)
+    model.append_rows(rows(0, 3))
+    settle()
+    assert counter.paints > 0
+    assert view.layouts_skipped == 0
+    view.viewport().removeEventFilter(counter)
