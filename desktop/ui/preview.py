@@ -32,6 +32,7 @@ from desktop.ui.review_panel import ReviewPanel
 from desktop.ui.window_level import WindowLevelBar
 
 HEATMAP_CAPTION = "Heat map: where the network looked - a sanity check, not a segmentation."
+NO_HEATMAP_UNSUPPORTED = "No heat map: the model cannot judge this input (not supported)."
 
 
 class PreviewPane(QWidget):
@@ -160,7 +161,10 @@ class PreviewPane(QWidget):
         if pixels is not None:
             shown = self.window_level.display()
             self.base = heatmap.slice_image(shown if shown is not None else pixels)
-            if result.cam is not None and self.preprocessing is not None:
+            # an unsupported input gets no heat map: the network's attention on a photo
+            # or a blank page would look like a finding
+            supported = result.status is not Status.UNSUPPORTED
+            if supported and result.cam is not None and self.preprocessing is not None:
                 self.cam_rect = heatmap.cam_rect(pixels, self.preprocessing)
         self._refresh(placeholder=problem)
 
@@ -242,6 +246,9 @@ class PreviewPane(QWidget):
         has_cam = self.cam is not None
         for w in (self.show_heatmap, self.opacity, self.colour_bar, self.save_button):
             w.setEnabled(has_cam)
+        r = self.result
+        unsupported = r is not None and r.status is Status.UNSUPPORTED
+        self.caption.setText(NO_HEATMAP_UNSUPPORTED if unsupported else HEATMAP_CAPTION)
         self.opacity.setEnabled(has_cam and self.show_heatmap.isChecked())
         self.opacity_label.setEnabled(self.opacity.isEnabled())
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+
 from desktop.core.results import SliceResult, Status
 from desktop.ui.preview import PreviewPane
 
@@ -27,3 +31,29 @@ def test_unsupported_probabilities_are_greyed_and_explained(qtbot) -> None:
     assert "outside what the model was trained on" in pane.bars[1].toolTip()
     pane.show_result(result(Status.OK))
     assert all(bar.isEnabled() for bar in pane.bars) and pane.bars[1].toolTip() == ""
+
+
+def test_an_unsupported_input_gets_no_heat_map(qtbot) -> None:
+    """The network's attention on a photo or a blank page would read as a finding."""
+    from desktop.core.model_spec import Preprocessing
+    from desktop.core.readers.common import Slice
+    from desktop.ui.preview import HEATMAP_CAPTION, NO_HEATMAP_UNSUPPORTED
+
+    pixels = np.zeros((64, 64), np.float32)
+    pixels[16:48, 16:48] = 0.8
+    pane = PreviewPane(
+        preprocessing=Preprocessing(input_size=32),
+        reader=lambda path: [Slice(frame=0, pixels=pixels, window="")],
+    )
+    qtbot.addWidget(pane)
+    cam = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    r = result(Status.UNSUPPORTED)
+    pane.show_result(replace(r, cam=cam))
+    assert pane.base is not None  # the picture is shown ...
+    assert pane.cam is None and not pane.save_button.isEnabled()  # ... without an overlay
+    assert not pane.show_heatmap.isEnabled()
+    assert pane.caption.text() == NO_HEATMAP_UNSUPPORTED
+    ok = result(Status.OK)
+    pane.show_result(replace(ok, path="/nowhere/slice.png", cam=cam))
+    assert pane.cam is not None and pane.show_heatmap.isEnabled()
+    assert pane.caption.text() == HEATMAP_CAPTION
