@@ -96,6 +96,8 @@ def bootstrap_ci(
     ids = np.arange(len(y)) if clusters is None else np.asarray(clusters)
     _, ids = np.unique(ids, return_inverse=True)
     n_clusters = int(ids.max()) + 1 if len(ids) else 0
+    if n_clusters == 0:  # nothing to resample (e.g. a source with no test images)
+        return {k: (float("nan"), float("nan")) for k in point_metrics(y, p)}
     rng = np.random.default_rng(seed)
     reps: dict[str, list[float]] = {}
     for _ in range(n_boot):

@@ -240,6 +240,16 @@ def _firm_line(t: dict[str, Any]) -> str:
     )
 
 
+def _sartaj_testing(st: dict[str, Any]) -> str:
+    if not st.get("n"):
+        return "The manifest has no Sartaj `Testing` images."
+    return (
+        f"{st['why_not_honest']}\n"
+        f"On it: accuracy {fmt(st['metrics']['accuracy'])}, macro-F1 "
+        f"{fmt(st['metrics']['macro_f1'])}\n(n={st['n']}); compare with the held-out split above."
+    )
+
+
 def _block_row(name: str, b: dict[str, Any]) -> str:
     m = b["metrics"]
     return (
@@ -388,9 +398,7 @@ Targets (issue 3):
 
 ## The Sartaj `Testing` folder (not an honest test)
 
-{st["why_not_honest"]}
-On it: accuracy {fmt(st["metrics"]["accuracy"])}, macro-F1 {fmt(st["metrics"]["macro_f1"])}
-(n={st["n"]}); compare with the held-out split above.
+{_sartaj_testing(st)}
 
 ![Sartaj Testing](figures/confusion_sartaj_testing.png)
 

@@ -98,6 +98,13 @@ def test_perfect_and_single_cluster_cases() -> None:
     assert one["accuracy"] == pytest.approx((0.7, 0.7))
 
 
+def test_no_rows_give_nan_intervals_not_an_error() -> None:
+    """A block with no images (a source absent from the test split) has no interval."""
+    empty = np.array([], dtype=np.int64)
+    ci = bootstrap_ci(empty, empty, n_boot=20)
+    assert ci and all(np.isnan(lo) and np.isnan(hi) for lo, hi in ci.values())
+
+
 def test_cluster_ids_group_rows() -> None:
     ids = cluster_ids(["a", "b", "a", "", "", "b"])
     assert ids[0] == ids[2] and ids[1] == ids[5] and ids[3] != ids[4]

@@ -1,0 +1,107 @@
+"""The whole training chain through its command line, on synthetic folders, in one test:
+
+index -> dedup -> split -> train (a few steps) -> calibrate -> export -> parity -> report,
+then the released file is loaded and used by the app's own classifier.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from desktop.core.classifier import Classifier
+from desktop.core.readers import read_slices
+from tests.training.test_dedup import VARIANTS, synthetic_slice
+from training.__main__ import main
+
+FOLDERS = {
+    "glioma_tumor": "glioma",
+    "meningioma_tumor": "meningioma",
+    "no_tumor": "no_tumor",
+    "pituitary_tumor": "pituitary",
+}
+
+
+def make_roots(root: Path, n: int = 48) -> None:
+    """Sartaj-like and figshare-like folders, each slice with a transformed copy in the
+    other source (the duplicates the split must keep together), plus Br35H "yes" slices
+    (tumours of unknown type)."""
+    names = list(FOLDERS)
+    for seed in range(n):
+        label = names[seed % 4]
+        img = synthetic_slice(100 + seed, 120, 100)
+        # a class-dependent bright blob, so a few steps learn something
+        cy, cx = 30 + 15 * (seed % 4), 50
+        if label != "no_tumor":
+            cv2.circle(img, (cx, cy), 9, 255, -1)
+        a = root / "sartaj" / "Training" / label / f"s{seed}.jpg"
+        b = root / "figshare" / label.split("_")[0] / f"{seed}.png"
+        for path, pix in [(a, img), (b, list(VARIANTS.values())[seed % 5](img))]:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(path), np.ascontiguousarray(pix))
+    for seed in range(8):
+        img = synthetic_slice(500 + seed, 120, 100)
+        cv2.circle(img, (60, 40), 10, 255, -1)
+        path = root / "br35h" / "yes" / f"y{seed}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(path), img)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # about a minute alone; longer when training runs share the cores
+def test_split_train_release_and_use_in_one_chain(tmp_path: Path) -> None:
+    data, splits, run, out = (tmp_path / d for d in ("data", "splits", "run", "models"))
+    make_roots(data)
+
+    # index -> dedup -> split
+    assert main(["split", "--data-root", str(data), "--out", str(splits), "--soft", "0.8"]) == 0
+    manifest = splits / "manifest.csv"
+    with open(manifest, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 48 + 8
+    split_of_cluster: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        split_of_cluster[r["cluster"]].add(r["split"])
+    assert all(len(s) == 1 for s in split_of_cluster.values())  # no cluster straddles
+    assert {r["split"] for r in rows} == {"train", "val", "test"}
+    audit = json.loads((splits / "audit.json").read_text())
+    assert json.dumps(audit)  # written, and JSON
+
+    # train a few steps (the baseline CNN, from scratch)
+    argv = ["train", "--arch", "baseline_cnn", "--size", "48", "--epochs", "2",
+            "--steps-per-epoch", "3", "--batch-size", "16", "--threads", "1", "--quiet",
+            "--manifest", str(manifest), "--data-root", str(data),
+            "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    assert (run / "best.pth").is_file() and (run / "checkpoint.pth").is_file()
+
+    # calibrate -> export (parity checked inside, strict) -> evaluate -> report
+    argv = ["release", "--checkpoint", str(run / "best.pth"), "--out", str(out),
+            "--onnx-name", "chain.onnx", "--name", "chain", "--n-boot", "30"]  # fmt: skip
+    assert main(argv) == 0  # manifest and data root come from the checkpoint
+    onnx_path = out / "chain.onnx"
+    report = json.loads((out / "report.json").read_text())
+    parity = report["export_parity"]
+    assert parity["ok"] and parity["n"] > 0  # real files: the app's path vs PyTorch
+    assert parity["logits"] <= 1e-4 and parity["cam"] <= 1e-4
+    assert report["test"]["n"] == sum(r["split"] == "test" for r in rows)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Research use only" in card and "chain.onnx" in card
+    assert "The manifest has no Sartaj `Testing` images." in card  # none were made
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    assert (out / "chain.onnx.sha256").read_text().split()[0] == digest
+
+    # the app loads the released file and classifies a slice with it
+    clf = Classifier.load(onnx_path)
+    assert clf.spec.preprocessing.input_size == 48
+    slice_ = next(iter(read_slices(data / rows[0]["path"])))
+    pred = clf.predict([slice_.pixels])[0]
+    assert len(pred.probabilities) == 4
+    assert abs(sum(pred.probabilities) - 1.0) < 1e-5
