@@ -10,6 +10,7 @@ exported model. The result is one JSON-able dict (``models/report.json``).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -217,6 +218,24 @@ def probe_table(onnx_path: Path, brains: Sequence[NDArray[np.float32]]) -> dict[
     return table
 
 
+def leakage_audit(manifest_path: Path) -> dict[str, Any] | None:
+    """The split's leakage audit (``audit.json`` beside the manifest, written by ``split``)."""
+    path = manifest_path.with_name("audit.json")
+    try:
+        audit = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    conflicting = audit.get("conflicting_clusters") or {}
+    return {
+        "file": path.name,
+        "threshold": audit.get("threshold"),
+        "by_threshold": audit.get("leakage") or [],
+        "conflicting_clusters": conflicting.get("count"),
+        "conflicting_images": conflicting.get("images"),
+        "conflict_policy": conflicting.get("policy"),
+    }
+
+
 def evaluate_model(
     onnx_path: Path,
     manifest_path: Path,
@@ -273,6 +292,7 @@ def evaluate_model(
             "sha256": manifest_sha,
             "same_as_training": trained_on in (None, manifest_sha),
         },
+        "leakage_audit": leakage_audit(Path(manifest_path)),
         "n_unreadable": len(wanted) - len(pred.rows),
         "test": summarise(test, spec, n_boot, seed),
         "by_source": {

@@ -240,6 +240,38 @@ def _firm_line(t: dict[str, Any]) -> str:
     )
 
 
+def _leakage(audit: dict[str, Any] | None) -> str:
+    """The card's paragraph on near-duplicate pairs that cross the split boundary."""
+    if not audit or not audit.get("by_threshold"):
+        return "Leakage audit: not available (no `audit.json` beside the manifest)."
+    lines = [
+        f"**Leakage audit** (`{audit['file']}`; image pairs by fingerprint similarity, the "
+        f"clusters are cut at {audit['threshold']}):",
+        "",
+        "| similarity at least | near-duplicate pairs | crossing the split | test-train "
+        "| test images with a crossing pair (same label) |",
+        "|---|---|---|---|---|",
+    ]
+    for b in audit["by_threshold"]:
+        lines.append(
+            f"| {b['threshold']} | {b['pairs']} | {b['crossing_pairs']} "
+            f"| {b.get('crossing_by_splits', {}).get('test-train', 0)} "
+            f"| {b['test_images_with_a_crossing_pair']} "
+            f"({b.get('test_images_with_a_crossing_pair_of_agreeing_labels', 'n/a')}) |"
+        )
+    lines += [
+        "",
+        "No pair at the clustering threshold crosses the split. Below it, copies and"
+        " adjacent slices are mixed with look-alikes of other patients: such pairs were"
+        " joined only when the join kept one label and stayed under the cluster-size cap,"
+        " and the rows above count the ones left crossing (the residual risk; pairs with"
+        " different labels are not copies of one slice). Clusters with conflicting labels:"
+        f" {audit['conflicting_clusters']} ({audit['conflicting_images']} images;"
+        f" {audit['conflict_policy']}).",
+    ]
+    return "\n".join(lines)
+
+
 def _sartaj_testing(st: dict[str, Any]) -> str:
     if not st.get("n"):
         return "The manifest has no Sartaj `Testing` images."
@@ -348,6 +380,8 @@ partial-label loss). Exact and near duplicates (re-encoded, resized, flipped, ro
 were grouped into clusters and the split is by cluster, stratified by class; clusters with
 conflicting labels are kept out of the test split. Images per split:
 `{data.get("images_by_split", "n/a")}`.
+
+{_leakage(report.get("leakage_audit"))}
 
 ## Results on the held-out test split
 

@@ -53,7 +53,8 @@ class Preprocessing:
     3. intensity: divide by the ``intensity_percentile`` percentile of the image and
        clip to [0, 1] (per-image normalisation, counters scanner/sequence scaling);
     4. ``(x - mean) / std``;
-    5. the grey plane is replicated to ``channels`` channels.
+    5. ``grey_to_channels``: ``"replicate"`` copies the grey plane to all ``channels``
+       channels (the only rule; named so that a model file states it).
     """
 
     input_size: int
@@ -65,6 +66,7 @@ class Preprocessing:
     intensity_percentile: float = 99.5
     mean: float = 0.5
     std: float = 0.5
+    grey_to_channels: str = "replicate"
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class ModelSpec:
             )
         if p.resize != "letterbox":
             raise ModelContractError(f"unknown resize policy {p.resize!r}")
+        if p.grey_to_channels != "replicate":
+            raise ModelContractError(f"unknown grey-to-channels rule {p.grey_to_channels!r}")
         if not self.class_names or len(set(self.class_names)) != len(self.class_names):
             raise ModelContractError("class names in metadata are empty or repeated")
         if not self.temperature > 0:

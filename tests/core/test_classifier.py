@@ -139,6 +139,13 @@ def test_contract_violations(tmp_path: Path) -> None:
     wrong = json.loads(make_test_spec(64).to_json())
     path = make_test_model(tmp_path / "e.onnx", 32, metadata=json.dumps(wrong))
     assert "does not match the metadata" in load_error(path)
+    rule = json.loads(make_test_spec().to_json())
+    rule["preprocessing"]["grey_to_channels"] = "rgb_weights"
+    path = make_test_model(tmp_path / "g.onnx", metadata=json.dumps(rule))
+    assert "unknown grey-to-channels rule 'rgb_weights'" in load_error(path)
+    del rule["preprocessing"]["grey_to_channels"]  # files from before the field: replicate
+    path = make_test_model(tmp_path / "h.onnx", metadata=json.dumps(rule))
+    assert Classifier.load(path).spec.preprocessing.grey_to_channels == "replicate"
 
 
 def test_recorded_hash_must_match(tmp_path: Path) -> None:

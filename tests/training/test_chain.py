@@ -95,6 +95,9 @@ def test_split_train_release_and_use_in_one_chain(tmp_path: Path) -> None:
     card = (out / "MODEL_CARD.md").read_text()
     assert "Research use only" in card and "chain.onnx" in card
     assert "The manifest has no Sartaj `Testing` images." in card  # none were made
+    leakage = report["leakage_audit"]  # the split's audit, carried into report and card
+    assert leakage["by_threshold"][0]["crossing_pairs"] == 0
+    assert "**Leakage audit**" in card and "| 0.8 | 48 | 0 | 0 | 0 (0) |" in card
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     assert (out / "chain.onnx.sha256").read_text().split()[0] == digest
 
