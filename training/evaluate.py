@@ -286,6 +286,8 @@ def evaluate_model(
             "training_data": spec.provenance.get("training_data"),
             "training_args": spec.provenance.get("training_args"),
             "earlier_stages": spec.provenance.get("earlier_stages") or [],
+            "teacher": spec.provenance.get("teacher"),
+            "manifest_sha256": spec.provenance.get("manifest_sha256"),
         },
         "manifest": {
             "file": Path(manifest_path).name,

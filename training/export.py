@@ -208,7 +208,12 @@ def provenance(
         "epoch": ckpt.get("epoch"),
         "training_args": _plain(ckpt.get("args")),
         # earlier stages of a model trained in several runs (``--init`` a checkpoint)
-        "earlier_stages": [{**s, "args": _plain(s.get("args"))} for s in _chain_of(ckpt)],
+        "earlier_stages": [
+            {**s, "args": _plain(s.get("args")), **_stage_inputs(s.get("args"))}
+            for s in _chain_of(ckpt)
+        ],
+        # the last stage's distillation teacher and manifest (for the card's commands)
+        **_stage_inputs(ckpt.get("args")),
         "intended_use": "research only, not for diagnosis",
     }
     if manifest is not None and Path(manifest).is_file():
@@ -235,6 +240,28 @@ def provenance(
             )
             if k in s
         }
+    return out
+
+
+def _stage_inputs(args: Any) -> dict[str, Any]:
+    """What a training run read besides its ``--init``: the manifest's sha256 and, for
+    knowledge distillation, the teacher run whose ``predict-logits`` output it used
+    (found as ``best.pth`` beside the logits file, while that exists)."""
+    d = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    out: dict[str, Any] = {}
+    manifest = d.get("manifest")
+    if manifest and Path(manifest).is_file():
+        out["manifest_sha256"] = file_sha256(Path(manifest))
+    logits = d.get("kd_teacher")
+    if logits:
+        teacher: dict[str, Any] = {"logits": str(logits)}
+        ckpt = Path(logits).with_name("best.pth")
+        if ckpt.is_file():
+            import torch
+
+            t = torch.load(ckpt, map_location="cpu", weights_only=False)
+            teacher.update(checkpoint=str(ckpt), args=_plain(t.get("args")), epoch=t.get("epoch"))
+        out["teacher"] = teacher
     return out
 
 

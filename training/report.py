@@ -21,6 +21,16 @@ import numpy as np  # noqa: E402
 from desktop.core.model_spec import CLASS_NAMES  # noqa: E402
 
 ROW_NAMES = (*CLASS_NAMES, "tumor (type unknown)")
+#: the split manifest as committed, written so in the card's commands
+COMMITTED_MANIFEST = "training/splits/manifest.csv"
+
+
+def committed_manifest_sha256() -> str | None:
+    from training.inputs import DEFAULT_MANIFEST, file_sha256
+
+    return file_sha256(DEFAULT_MANIFEST) if DEFAULT_MANIFEST.is_file() else None
+
+
 TARGETS = {  # issue 3: EfficientNet-B0 targets on the held-out test split
     "accuracy": (">=", 0.97),
     "macro_f1": (">=", 0.97),
@@ -213,13 +223,42 @@ def train_command(args: dict[str, Any] | None) -> str:
     return " ".join(parts)
 
 
-def _train_commands(mdl: dict[str, Any]) -> str:
-    """One training command per stage, oldest first (a model trained in several runs)."""
-    stages = [*reversed(mdl.get("earlier_stages") or []), {"args": mdl.get("training_args")}]
-    lines = []
+def _train_commands(mdl: dict[str, Any], manifest_sha256: str | None = None) -> str:
+    """One training command per stage, oldest first (a model trained in several runs),
+    each distillation teacher's own commands before the first stage that used it.
+
+    A manifest whose sha256 is the committed one's is written as its path in the
+    repository (it was a copy of it on the training machine).
+    """
+    final = {k: mdl.get(k) for k in ("teacher", "manifest_sha256")}
+    stages = [
+        *reversed(mdl.get("earlier_stages") or []),
+        {"args": mdl.get("training_args"), **final},
+    ]
+    lines: list[str] = []
+    teachers_done: set[str] = set()
+
+    def portable(st: dict[str, Any]) -> dict[str, Any] | None:
+        args = st.get("args")
+        if args and manifest_sha256 and st.get("manifest_sha256") == manifest_sha256:
+            return {**args, "manifest": COMMITTED_MANIFEST}
+        return args
+
     for i, st in enumerate(stages, 1):
+        t = st.get("teacher") or {}
+        if t and t.get("logits") not in teachers_done:
+            teachers_done.add(t.get("logits"))
+            lines.append(f"# distillation teacher (logits {t['logits']})")
+            if t.get("args"):
+                lines.append(train_command(t["args"]))
+                lines.append(
+                    f"python -m training predict-logits --checkpoint {t['checkpoint']} "
+                    f"--out {t['logits']}"
+                )
+            else:
+                lines.append("# (the teacher's run was not on this machine at release)")
         head = f"# stage {i} of {len(stages)}\n" if len(stages) > 1 else ""
-        lines.append(head + train_command(st.get("args")))
+        lines.append(head + train_command(portable(st)))
     return "\n".join(lines)
 
 
@@ -447,7 +486,7 @@ Targets (issue 3):
 
 ```
 python -m training split            # manifest (committed)
-{_train_commands(mdl)}
+{_train_commands(mdl, committed_manifest_sha256())}
 python -m training release --checkpoint CKPT --out models/
 ```
 """

@@ -245,3 +245,51 @@ def test_warm_start_chain_and_reproducible_commands(synth: dict[str, Path], tmp_
     self_init = ["--init", str(third / "checkpoint.pth"), "--output-dir", str(third)]
     main(get_args_parser().parse_args([*common, "--epochs", "1", *self_init]))
     assert len(warm_start_chain(third / "checkpoint.pth")) == 1
+
+
+def test_card_commands_include_the_distillation_teacher(
+    synth: dict[str, Path], tmp_path: Path
+) -> None:
+    """The teacher's own training and predict-logits commands come before the student's,
+    and a manifest identical to the committed one is written as its repository path."""
+    from training.export import provenance
+    from training.inputs import file_sha256
+    from training.report import COMMITTED_MANIFEST, _train_commands
+
+    common = [
+        *("--arch", "baseline_cnn", "--size", "32", "--batch-size", "8"),
+        *("--steps-per-epoch", "1", "--epochs", "1", "--threads", "1", "--quiet"),
+        *("--manifest", str(synth["manifest"]), "--data-root", str(synth["data"])),
+        *("--cache-dir", str(synth["cache"])),
+    ]
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    main(get_args_parser().parse_args([*common, "--lr", "0.003", "--output-dir", str(teacher)]))
+    logits = teacher / "logits.npy"
+    predict_logits(
+        get_logits_parser().parse_args(
+            ["--checkpoint", str(teacher / "best.pth"), "--out", str(logits)]
+        )
+    )
+    kd = ["--kd-teacher", str(logits), "--kd-alpha", "0.7", "--output-dir", str(student)]
+    main(get_args_parser().parse_args([*common, *kd]))
+    ckpt = torch.load(student / "checkpoint.pth", weights_only=False)
+    prov = provenance(synth["manifest"], ckpt, None)
+    assert prov["teacher"]["checkpoint"] == str(teacher / "best.pth")
+    assert prov["teacher"]["args"]["lr"] == 0.003
+    sha = file_sha256(synth["manifest"])
+    assert prov["manifest_sha256"] == sha
+    mdl = {
+        "training_args": prov["training_args"],
+        **{k: prov[k] for k in ("teacher", "manifest_sha256")},
+    }
+    text = _train_commands(mdl, manifest_sha256=sha)
+    lines = text.splitlines()
+    teacher_cmd = next(i for i, line in enumerate(lines) if "--lr 0.003" in line)
+    logits_cmd = next(i for i, line in enumerate(lines) if "predict-logits" in line)
+    student_cmd = next(i for i, line in enumerate(lines) if "--kd-alpha 0.7" in line)
+    assert teacher_cmd < logits_cmd < student_cmd
+    assert f"--out {logits}" in lines[logits_cmd]
+    assert f"--manifest {COMMITTED_MANIFEST}" in lines[student_cmd]
+    # another manifest (a different sha256) keeps the path it had
+    other = _train_commands(mdl, manifest_sha256="0" * 64)
+    assert f"--manifest {synth['manifest']}" in other
