@@ -252,3 +252,16 @@ def test_report_command_compares_runs(released: Path, tmp_path: Path) -> None:
     again = card_path.read_text()
     assert "| run B |" in again and "stale" not in again  # the generated part is new
     assert again.endswith(f"{HAND_WRITTEN}\n{notes}") and again.count(HAND_WRITTEN) == 1
+
+
+def test_by_source_macro_f1_counts_only_the_classes_a_source_has() -> None:
+    from training.report import own_classes_macro_f1
+
+    # figshare-like: no tumour-free slices, one tumour called no_tumor (column 2)
+    cm = [[9, 1, 0, 0], [0, 8, 1, 1], [0, 0, 0, 0], [0, 0, 0, 10]]
+    f1, n = own_classes_macro_f1(cm)
+    assert n == 3
+    assert f1 == pytest.approx(np.mean([18 / 19, 16 / 19, 20 / 21]))
+    # Br35H-like: only no_tumor among the labelled types (row 4: type unknown, ignored)
+    f1, n = own_classes_macro_f1([[0] * 4, [0] * 4, [3, 1, 150, 9], [0] * 4, [5, 60, 8, 120]])
+    assert n == 1 and np.isnan(f1)
