@@ -254,15 +254,38 @@ def _stage_inputs(args: Any) -> dict[str, Any]:
         out["manifest_sha256"] = file_sha256(Path(manifest))
     logits = d.get("kd_teacher")
     if logits:
-        teacher: dict[str, Any] = {"logits": str(logits)}
-        ckpt = Path(logits).with_name("best.pth")
-        if ckpt.is_file():
-            import torch
-
-            t = torch.load(ckpt, map_location="cpu", weights_only=False)
-            teacher.update(checkpoint=str(ckpt), args=_plain(t.get("args")), epoch=t.get("epoch"))
-        out["teacher"] = teacher
+        out["teacher"] = _teacher(Path(logits))
     return out
+
+
+def _teacher(logits: Path) -> dict[str, Any]:
+    """The run(s) behind a teacher logits file: ``LOGITS.json`` (written by
+    ``predict-logits``) names the checkpoints; older files: ``best.pth`` beside them."""
+    import torch
+
+    teacher: dict[str, Any] = {"logits": str(logits)}
+    try:
+        record = json.loads(logits.with_suffix(".json").read_text())
+        paths = [Path(c) for c in record["checkpoints"]]
+        teacher["combine"] = record.get("combine")
+    except (OSError, ValueError, KeyError, TypeError):
+        paths = [logits.with_name("best.pth")]
+    members = []
+    for ckpt in paths:
+        if ckpt.is_file():
+            t = torch.load(ckpt, map_location="cpu", weights_only=False)
+            member = {
+                "checkpoint": str(ckpt),
+                "args": _plain(t.get("args")),
+                "epoch": t.get("epoch"),
+            }
+            manifest = member["args"].get("manifest")
+            if manifest and Path(manifest).is_file():
+                member["manifest_sha256"] = file_sha256(Path(manifest))
+            members.append(member)
+    if members:
+        teacher["members"] = members
+    return teacher
 
 
 def _chain_of(ckpt: dict[str, Any]) -> list[dict[str, Any]]:

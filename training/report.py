@@ -248,12 +248,15 @@ def _train_commands(mdl: dict[str, Any], manifest_sha256: str | None = None) -> 
         t = st.get("teacher") or {}
         if t and t.get("logits") not in teachers_done:
             teachers_done.add(t.get("logits"))
-            lines.append(f"# distillation teacher (logits {t['logits']})")
-            if t.get("args"):
-                lines.append(train_command(t["args"]))
+            members = t.get("members") or []
+            kind = "an ensemble, mean of logits" if len(members) > 1 else "teacher"
+            lines.append(f"# distillation teacher ({kind}): {t['logits']}")
+            for m in members:
+                lines.append(train_command(portable(m)))
+            if members:
+                ckpts = " ".join(m["checkpoint"] for m in members)
                 lines.append(
-                    f"python -m training predict-logits --checkpoint {t['checkpoint']} "
-                    f"--out {t['logits']}"
+                    f"python -m training predict-logits --checkpoint {ckpts} --out {t['logits']}"
                 )
             else:
                 lines.append("# (the teacher's run was not on this machine at release)")

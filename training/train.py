@@ -316,24 +316,37 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def predict_logits(args: argparse.Namespace) -> Path:
-    """Teacher logits (N x 4, manifest order) over the whole cache, no augmentation."""
+    """Teacher logits (N x 4, manifest order) over the whole cache, no augmentation.
+
+    With several checkpoints (an ensemble teacher), the mean of their logits, each network
+    at its own input size. ``OUT.json`` beside the file records which checkpoints made it.
+    """
     torch.set_num_threads(args.threads)
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    prep = Preprocessing(**ckpt["preprocessing"])
-    model = create_model(ckpt["arch"], len(CLASS_NAMES))
-    model.load_state_dict(ckpt["model"])
-    model = model.to(memory_format=torch.channels_last)
-    a = ckpt["args"]
-    cache = load_cache(
-        Path(args.manifest or a["manifest"]),
-        Path(args.data_root or a["data_root"]),
-        Path(args.cache_dir or a["cache_dir"]),
-        prep.input_size,
-    )
-    logits = predict(model, torch.from_numpy(cache.images), prep).numpy().astype(np.float32)
-    np.save(args.out, logits)
-    m = metrics(torch.from_numpy(logits), torch.from_numpy(cache.labels))
-    print(json.dumps({"out": str(args.out), "rows": len(logits), "all_rows": m}))
+    checkpoints = args.checkpoint if isinstance(args.checkpoint, list) else [args.checkpoint]
+    all_logits = []
+    for path in checkpoints:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        prep = Preprocessing(**ckpt["preprocessing"])
+        model = create_model(ckpt["arch"], len(CLASS_NAMES))
+        model.load_state_dict(ckpt["model"])
+        model = model.to(memory_format=torch.channels_last)
+        a = ckpt["args"]
+        cache = load_cache(
+            Path(args.manifest or a["manifest"]),
+            Path(args.data_root or a["data_root"]),
+            Path(args.cache_dir or a["cache_dir"]),
+            prep.input_size,
+        )
+        logits = predict(model, torch.from_numpy(cache.images), prep).numpy().astype(np.float32)
+        all_logits.append(logits)
+    if len({x.shape for x in all_logits}) != 1:
+        raise SystemExit("the checkpoints were trained on different manifests (row counts differ)")
+    mean = np.mean(np.stack(all_logits), axis=0).astype(np.float32)
+    np.save(args.out, mean)
+    record = {"checkpoints": [str(c) for c in checkpoints], "combine": "mean of logits"}
+    Path(args.out).with_suffix(".json").write_text(json.dumps(record, indent=1))
+    m = metrics(torch.from_numpy(mean), torch.from_numpy(cache.labels))
+    print(json.dumps({"out": str(args.out), "rows": len(mean), "all_rows": m}))
     return Path(args.out)
 
 
@@ -387,7 +400,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
 
 def get_logits_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(description="Dump teacher logits over the cache")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument(
+        "--checkpoint", required=True, nargs="+", help="one or more (an ensemble: mean logits)"
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--manifest", default=None)
     p.add_argument("--data-root", default=None)

@@ -274,8 +274,8 @@ def test_card_commands_include_the_distillation_teacher(
     main(get_args_parser().parse_args([*common, *kd]))
     ckpt = torch.load(student / "checkpoint.pth", weights_only=False)
     prov = provenance(synth["manifest"], ckpt, None)
-    assert prov["teacher"]["checkpoint"] == str(teacher / "best.pth")
-    assert prov["teacher"]["args"]["lr"] == 0.003
+    (member,) = prov["teacher"]["members"]
+    assert member["checkpoint"] == str(teacher / "best.pth") and member["args"]["lr"] == 0.003
     sha = file_sha256(synth["manifest"])
     assert prov["manifest_sha256"] == sha
     mdl = {
@@ -290,6 +290,32 @@ def test_card_commands_include_the_distillation_teacher(
     assert teacher_cmd < logits_cmd < student_cmd
     assert f"--out {logits}" in lines[logits_cmd]
     assert f"--manifest {COMMITTED_MANIFEST}" in lines[student_cmd]
+    assert f"--manifest {COMMITTED_MANIFEST}" in lines[teacher_cmd]
     # another manifest (a different sha256) keeps the path it had
     other = _train_commands(mdl, manifest_sha256="0" * 64)
     assert f"--manifest {synth['manifest']}" in other
+
+    # an ensemble teacher: the mean of two networks' logits, both runs in the commands
+    second = tmp_path / "teacher2"
+    main(get_args_parser().parse_args([*common, "--lr", "0.004", "--output-dir", str(second)]))
+    single2 = second / "logits.npy"
+    predict_logits(
+        get_logits_parser().parse_args(
+            ["--checkpoint", str(second / "best.pth"), "--out", str(single2)]
+        )
+    )
+    ens = tmp_path / "ens" / "logits.npy"
+    ens.parent.mkdir()
+    ckpts = [str(teacher / "best.pth"), str(second / "best.pth")]
+    predict_logits(get_logits_parser().parse_args(["--checkpoint", *ckpts, "--out", str(ens)]))
+    assert np.allclose(np.load(ens), (np.load(logits) + np.load(single2)) / 2, atol=1e-6)
+    kd2 = ["--kd-teacher", str(ens), "--output-dir", str(tmp_path / "student2")]
+    main(get_args_parser().parse_args([*common, *kd2]))
+    ckpt2 = torch.load(tmp_path / "student2" / "checkpoint.pth", weights_only=False)
+    prov2 = provenance(synth["manifest"], ckpt2, None)
+    assert [m["checkpoint"] for m in prov2["teacher"]["members"]] == ckpts
+    mdl2 = {"training_args": prov2["training_args"], "teacher": prov2["teacher"]}
+    text2 = _train_commands(mdl2, manifest_sha256=sha)
+    assert "an ensemble, mean of logits" in text2
+    assert "--lr 0.003" in text2 and "--lr 0.004" in text2
+    assert f"predict-logits --checkpoint {' '.join(ckpts)} --out {ens}" in text2
