@@ -66,6 +66,9 @@ class MainWindow(QMainWindow):
 
         self.model = ResultsModel(class_names, self)
         self._first_pending = False  # the first row is about to be selected
+        #: the automatic first-row selection draws its preview one event-loop turn later
+        self._defer_preview = False
+        self._pending_preview: list[Any] = []  # [result] while a deferred preview waits
         self.proxy = ResultsProxy(self)
         self.proxy.setSourceModel(self.model)
         self.controller = RunController(pipeline, parent=self)
@@ -249,7 +252,13 @@ class MainWindow(QMainWindow):
     def _select_first(self) -> None:
         self._first_pending = False
         if not self.table.currentIndex().isValid() and self.proxy.rowCount():
-            self.table.selectRow(0)
+            # the selection is drawn in this turn, the preview (a file read and the heat
+            # map, ~15-20 ms) in the next: two short stalls of the window, not one long one
+            self._defer_preview = True
+            try:
+                self.table.selectRow(0)
+            finally:
+                self._defer_preview = False
 
     def _on_progress(self, p: Progress) -> None:
         self.progress.update_progress(p)
@@ -280,8 +289,22 @@ class MainWindow(QMainWindow):
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         result = self.proxy.result_at(current.row()) if current.isValid() else None
-        self.preview.show_result(result)
         self.review.show_current(result)
+        if self._defer_preview:
+            self._pending_preview = [result]
+            QTimer.singleShot(0, self._show_pending_preview)
+            return
+        self._pending_preview = []  # a later choice replaces a deferred one
+        self.preview.show_result(result)
+
+    @property
+    def preview_pending(self) -> bool:
+        """True while the first row's preview waits for the next event-loop turn."""
+        return bool(self._pending_preview)
+
+    def _show_pending_preview(self) -> None:
+        if self._pending_preview:
+            self.preview.show_result(self._pending_preview.pop())
 
     def remove_selected(self) -> None:
         rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}

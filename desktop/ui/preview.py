@@ -194,6 +194,15 @@ class PreviewPane(QWidget):
 
     def _set_probabilities(self, probs: tuple[float, ...] | None, valid: bool = True) -> None:
         tip = "" if valid else "Not a call: the input is outside what the model was trained on"
+        for bar in self.bars:  # setValue/setFormat repaint at once: one deferred paint instead
+            bar.setUpdatesEnabled(False)
+        try:
+            self._fill_bars(probs, valid, tip)
+        finally:
+            for bar in self.bars:
+                bar.setUpdatesEnabled(True)
+
+    def _fill_bars(self, probs: tuple[float, ...] | None, valid: bool, tip: str) -> None:
         for i, bar in enumerate(self.bars):
             bar.setEnabled(valid)
             bar.setToolTip(tip)

@@ -271,10 +271,16 @@ class ProgressPanel(QWidget):
         self.setVisible(False)
 
     def update_progress(self, p: Progress) -> None:
-        self.bar.setRange(0, max(1, p.files_total))
-        self.bar.setValue(min(p.files_done, max(1, p.files_total)))
-        if p.files_total == 0:
-            self.bar.setRange(0, 0)  # busy indicator while discovering
+        # QProgressBar.setValue repaints at once (synchronously); with updates off the bar
+        # is drawn in the window's next paint instead, with everything else
+        self.bar.setUpdatesEnabled(False)
+        try:
+            self.bar.setRange(0, max(1, p.files_total))
+            self.bar.setValue(min(p.files_done, max(1, p.files_total)))
+            if p.files_total == 0:
+                self.bar.setRange(0, 0)  # busy indicator while discovering
+        finally:
+            self.bar.setUpdatesEnabled(True)  # posts one update
         self.label.setText(progress_text(p))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -52,6 +52,7 @@ def drop(window: MainWindow, paths: list[Path]) -> None:
 def fill(qtbot, window: MainWindow, paths: list[Path]) -> None:
     with qtbot.waitSignal(window.controller.idle, timeout=30_000):
         drop(window, paths)
+    qtbot.waitUntil(lambda: not window.preview_pending)  # the first row's preview, drawn next
 
 
 def test_notice_always_visible(window: MainWindow) -> None:
@@ -238,3 +239,26 @@ def test_closing_mid_run_stops_the_worker(qtbot, image_folder) -> None:
     assert window.controller.is_busy() and window.progress.isVisible()
     window.close()  # cancels and waits; the fixture checks the pool is idle
     assert len(pipeline.seen) == 1
+
+
+def test_first_row_preview_follows_one_turn_later_and_yields_to_the_user(
+    qtbot, window, image_folder
+) -> None:
+    """The automatic first-row selection draws the preview in the next event-loop turn
+    (two short stalls instead of one long one); a row the user picks meanwhile wins."""
+    fill(qtbot, window, [image_folder / "slice_01.png", image_folder / "slice_02.png"])
+    first, second = window.proxy.result_at(0), window.proxy.result_at(1)
+    window.table.setCurrentIndex(QModelIndex())
+    assert window.preview.result is None
+    window._select_first()
+    assert window.table.currentIndex().row() == 0
+    assert window.preview_pending and window.preview.result is None  # not yet drawn
+    qtbot.waitUntil(lambda: window.preview.result == first)
+    assert not window.preview_pending
+    # again, but the user moves on before the deferred preview is drawn
+    window.table.setCurrentIndex(QModelIndex())
+    window._select_first()
+    window.table.selectRow(1)
+    assert window.preview.result == second and not window.preview_pending
+    qtbot.wait(50)
+    assert window.preview.result == second  # the stale first-row preview never lands

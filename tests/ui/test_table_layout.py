@@ -123,3 +123,23 @@ def test_a_view_that_is_not_full_repaints_for_new_rows(qtbot) -> None:
     assert counter.paints > 0
     assert view.layouts_skipped == 0
     view.viewport().removeEventFilter(counter)
+
+
+def test_progress_bar_is_drawn_with_the_window_not_inside_the_progress_call(qtbot) -> None:
+    """QProgressBar.setValue repaints synchronously; the panel defers it to the next paint."""
+    from desktop.ui.controller import Progress
+    from desktop.ui.widgets import ProgressPanel
+
+    panel = ProgressPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    settle()
+    counter = PaintCounter()
+    panel.bar.installEventFilter(counter)
+    panel.update_progress(Progress(10, 100, 10, 1.0, 0))
+    panel.update_progress(Progress(20, 100, 20, 2.0, 0))
+    assert counter.paints == 0  # nothing drawn inside the calls
+    settle()
+    assert counter.paints >= 1 and panel.bar.value() == 20  # drawn once, later
+    panel.bar.removeEventFilter(counter)
