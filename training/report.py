@@ -249,7 +249,7 @@ def _train_commands(mdl: dict[str, Any], manifest_sha256: str | None = None) -> 
         if t and t.get("logits") not in teachers_done:
             teachers_done.add(t.get("logits"))
             members = t.get("members") or []
-            kind = "an ensemble, mean of logits" if len(members) > 1 else "teacher"
+            kind = "an ensemble, mean of logits" if len(members) > 1 else "one network"
             lines.append(f"# distillation teacher ({kind}): {t['logits']}")
             for m in members:
                 lines.append(train_command(portable(m)))

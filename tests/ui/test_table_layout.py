@@ -39,9 +39,8 @@ def settle() -> None:
         QCoreApplication.processEvents()
 
 
-@pytest.fixture
-def table(qtbot) -> Iterator[tuple[ResultsTable, ResultsModel, PaintCounter]]:
-    model = ResultsModel()
+def shown_table(qtbot, model: ResultsModel) -> ResultsTable:
+    """The results table over ``model`` (through the proxy), shown at 1000 x 600."""
     proxy = ResultsProxy()
     proxy.setSourceModel(model)
     view = ResultsTable()
@@ -52,6 +51,13 @@ def table(qtbot) -> Iterator[tuple[ResultsTable, ResultsModel, PaintCounter]]:
     view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order, as the window starts
     view.show()
     qtbot.waitExposed(view)
+    return view
+
+
+@pytest.fixture
+def table(qtbot) -> Iterator[tuple[ResultsTable, ResultsModel, PaintCounter]]:
+    model = ResultsModel()
+    view = shown_table(qtbot, model)
     counter = PaintCounter()
     view.viewport().installEventFilter(counter)
     model.append_rows(rows(0, 40))  # more than fill the view
@@ -108,14 +114,7 @@ def test_a_removal_after_an_insert_gets_the_full_layout(table) -> None:
 
 def test_a_view_that_is_not_full_repaints_for_new_rows(qtbot) -> None:
     model = ResultsModel()
-    proxy = ResultsProxy()
-    proxy.setSourceModel(model)
-    view = ResultsTable()
-    qtbot.addWidget(view)
-    view.setModel(proxy)
-    view.resize(1000, 600)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_table(qtbot, model)
     counter = PaintCounter()
     view.viewport().installEventFilter(counter)
     model.append_rows(rows(0, 3))
