@@ -10,6 +10,7 @@ import pytest
 
 from training.data import Label, Record, index_roots, read_grey
 from training.dedup import (
+    DEFAULT_SOFT_THRESHOLD,
     DEFAULT_THRESHOLD,
     Pairs,
     cluster,
@@ -170,3 +171,48 @@ def test_records_keep_labels_through_fingerprinting(crafted: list[Record]) -> No
     assert len(fps.content_hash) == len(fps.records) == len(fps.thumbs)
     grey = read_grey(fps.records[0].path)
     assert grey is not None
+
+
+def synthetic_volume(seed: int, d: int = 64, h: int = 180, w: int = 150) -> np.ndarray:
+    """A head-like uint8 volume whose interior structure changes smoothly along z (a
+    thresholded 3-D Gaussian random field, about 6 voxels across), sliced like an MRI."""
+    rng = np.random.default_rng(seed)
+    noise = rng.random((d, h, w)).astype(np.float32)
+    f = [np.fft.fftfreq(n) for n in (d, h, w)]
+    k2 = f[0][:, None, None] ** 2 + f[1][None, :, None] ** 2 + f[2][None, None, :] ** 2
+    field = np.real(np.fft.ifftn(np.fft.fftn(noise) * np.exp(-2 * (np.pi * 6.0) ** 2 * k2)))
+    tex = (field > np.median(field)).astype(np.float32)
+    yy, xx = np.mgrid[:h, :w]
+    r = ((yy - h / 2) / (h * 0.42)) ** 2 + ((xx - w / 2) / (w * 0.42)) ** 2
+    out = []
+    for z in range(d):
+        t = cv2.GaussianBlur(tex[z], (0, 0), 2)
+        img = np.where(r < 0.85, 0.15 + 0.75 * t, 0.0) + np.where((r >= 0.85) & (r < 1), 0.9, 0)
+        out.append((np.clip(img, 0, 1) * 255).astype(np.uint8))
+    return np.stack(out)
+
+
+def test_adjacent_slices_cluster_and_distant_ones_do_not() -> None:
+    """Neighbouring sections of one volume are near-duplicates (the split must keep them
+    together); sections far apart, and the same level of another volume, are not."""
+    vol, other = synthetic_volume(0), synthetic_volume(1)
+    zs = [30, 31, 32, 34, 40, 50]
+    images = [vol[z] for z in zs] + [other[30]]
+    thumbs = np.stack([thumbnail(im.astype(np.float32) / 255, 32) for im in images])
+    pairs = similar_pairs(thumbs, floor=-1.0)
+    z = {name: i for i, name in enumerate(zs)}
+    far = len(images) - 1  # the other volume
+    assert _sim(pairs, z[30], z[31]) >= DEFAULT_THRESHOLD  # 1 slice apart
+    assert _sim(pairs, z[30], z[32]) >= DEFAULT_THRESHOLD  # 2 slices apart
+    assert DEFAULT_SOFT_THRESHOLD <= _sim(pairs, z[34], z[40]) < DEFAULT_THRESHOLD  # 6 apart
+    assert _sim(pairs, z[30], z[50]) < DEFAULT_SOFT_THRESHOLD - 0.05  # 20 apart
+    for i in range(len(zs)):
+        assert _sim(pairs, i, far) < DEFAULT_SOFT_THRESHOLD - 0.05
+    hard = cluster(len(images), pairs, DEFAULT_THRESHOLD)
+    assert hard.ids[z[30]] == hard.ids[z[31]] == hard.ids[z[32]] == hard.ids[z[34]]
+    assert hard.ids[z[40]] != hard.ids[z[30]]
+    # the guarded soft band also joins the slice 6 apart (same label), nothing further
+    labels = [Label.GLIOMA] * len(images)
+    soft = soft_merge(hard, pairs, DEFAULT_SOFT_THRESHOLD, DEFAULT_THRESHOLD, labels)
+    assert soft.ids[z[40]] == soft.ids[z[30]]
+    assert len({soft.ids[z[30]], soft.ids[z[50]], soft.ids[far]}) == 3
