@@ -248,14 +248,19 @@ def _stage_inputs(args: Any) -> dict[str, Any]:
     knowledge distillation, the teacher run whose ``predict-logits`` output it used
     (found as ``best.pth`` beside the logits file, while that exists)."""
     d = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
-    out: dict[str, Any] = {}
-    manifest = d.get("manifest")
-    if manifest and Path(manifest).is_file():
-        out["manifest_sha256"] = file_sha256(Path(manifest))
+    out = _manifest_sha(d)
     logits = d.get("kd_teacher")
     if logits:
         out["teacher"] = _teacher(Path(logits))
     return out
+
+
+def _manifest_sha(args: dict[str, Any]) -> dict[str, Any]:
+    """``{"manifest_sha256": ...}`` of a run's manifest while the file exists, else ``{}``."""
+    manifest = args.get("manifest")
+    if manifest and Path(manifest).is_file():
+        return {"manifest_sha256": file_sha256(Path(manifest))}
+    return {}
 
 
 def _teacher(logits: Path) -> dict[str, Any]:
@@ -279,10 +284,7 @@ def _teacher(logits: Path) -> dict[str, Any]:
                 "args": _plain(t.get("args")),
                 "epoch": t.get("epoch"),
             }
-            manifest = member["args"].get("manifest")
-            if manifest and Path(manifest).is_file():
-                member["manifest_sha256"] = file_sha256(Path(manifest))
-            members.append(member)
+            members.append({**member, **_manifest_sha(member["args"])})
     if members:
         teacher["members"] = members
     return teacher

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from desktop import __version__
 from desktop.core.model_spec import CLASS_NAMES
-from desktop.core.results import Status
+from desktop.core.results import SliceResult, Status
 from desktop.ui.actions import install_menus, install_toolbar, make_action
 from desktop.ui.controller import Progress, RunController
 from desktop.ui.export_dialog import ExportFormat, export_results
@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self._first_pending = False  # the first row is about to be selected
         #: the automatic first-row selection draws its preview one event-loop turn later
         self._defer_preview = False
-        self._pending_preview: list[Any] = []  # [result] while a deferred preview waits
+        self._pending_preview: SliceResult | None = None  # waits for the next turn
         self.proxy = ResultsProxy(self)
         self.proxy.setSourceModel(self.model)
         self.controller = RunController(pipeline, parent=self)
@@ -290,21 +290,22 @@ class MainWindow(QMainWindow):
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         result = self.proxy.result_at(current.row()) if current.isValid() else None
         self.review.show_current(result)
-        if self._defer_preview:
-            self._pending_preview = [result]
+        if self._defer_preview and result is not None:
+            self._pending_preview = result
             QTimer.singleShot(0, self._show_pending_preview)
             return
-        self._pending_preview = []  # a later choice replaces a deferred one
+        self._pending_preview = None  # a later choice replaces a deferred one
         self.preview.show_result(result)
 
     @property
     def preview_pending(self) -> bool:
         """True while the first row's preview waits for the next event-loop turn."""
-        return bool(self._pending_preview)
+        return self._pending_preview is not None
 
     def _show_pending_preview(self) -> None:
-        if self._pending_preview:
-            self.preview.show_result(self._pending_preview.pop())
+        result, self._pending_preview = self._pending_preview, None
+        if result is not None:
+            self.preview.show_result(result)
 
     def remove_selected(self) -> None:
         rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}

@@ -138,10 +138,6 @@ class ResultsTable(QTableView):
         self._below_view_only = below if pending is None else (pending and below)
         super().rowsInserted(parent, start, end)
 
-    def reset(self) -> None:
-        self._below_view_only = False
-        super().reset()
-
     def doItemsLayout(self) -> None:
         below, self._below_view_only = self._below_view_only, None
         if below:

@@ -92,3 +92,20 @@ def make_result(
         thumbnail=np.full((16, 12), 100, np.uint8),
         cam=np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8),
     )
+
+
+def shown_table(qtbot, model, size: tuple[int, int] = (1000, 600)):  # type: ignore[no-untyped-def]
+    """The results table over ``model`` (through the sorting/filtering proxy), shown."""
+    from desktop.ui.proxy import ResultsProxy
+    from desktop.ui.widgets import ResultsTable
+
+    proxy = ResultsProxy()
+    proxy.setSourceModel(model)
+    view = ResultsTable()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.apply_default_widths()
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    return view

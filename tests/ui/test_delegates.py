@@ -14,9 +14,8 @@ from desktop.core.results import Status
 from desktop.ui.delegates import CellDelegate, FolderDelegate, SourceRows
 from desktop.ui.proxy import ResultsProxy
 from desktop.ui.results_model import Column, ResultsModel, ThumbnailRole
-from desktop.ui.widgets import ResultsTable
 from desktop.ui.worker import to_row
-from tests.ui.conftest import make_result
+from tests.ui.conftest import make_result, shown_table
 
 
 def varied_model(model: ResultsModel | None = None) -> ResultsModel:
@@ -122,15 +121,7 @@ class CountingModel(ResultsModel):
 
 def test_a_repaint_asks_the_model_once_per_row_not_per_role(qtbot) -> None:
     model = varied_model(CountingModel())
-    proxy = ResultsProxy()
-    proxy.setSourceModel(model)
-    table = ResultsTable()
-    qtbot.addWidget(table)
-    table.setModel(proxy)
-    table.apply_default_widths()
-    table.resize(1900, 500)
-    table.show()
-    qtbot.waitExposed(table)
+    table = shown_table(qtbot, model, (1900, 500))
     model.counting = True
     table.grab()  # one paint event of the table, as a repaint during a run
     model.counting = False

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
 
-from desktop.ui.proxy import ResultsProxy
 from desktop.ui.results_model import Column, ResultRow, ResultsModel
 from desktop.ui.widgets import ResultsTable
-from tests.ui.conftest import make_result
+from tests.ui.conftest import make_result, shown_table
 
 
 class PaintCounter(QObject):
@@ -39,25 +38,11 @@ def settle() -> None:
         QCoreApplication.processEvents()
 
 
-def shown_table(qtbot, model: ResultsModel) -> ResultsTable:
-    """The results table over ``model`` (through the proxy), shown at 1000 x 600."""
-    proxy = ResultsProxy()
-    proxy.setSourceModel(model)
-    view = ResultsTable()
-    qtbot.addWidget(view)
-    view.setModel(proxy)
-    view.apply_default_widths()
-    view.resize(1000, 600)
-    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order, as the window starts
-    view.show()
-    qtbot.waitExposed(view)
-    return view
-
-
 @pytest.fixture
 def table(qtbot) -> Iterator[tuple[ResultsTable, ResultsModel, PaintCounter]]:
     model = ResultsModel()
     view = shown_table(qtbot, model)
+    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order, as the window starts
     counter = PaintCounter()
     view.viewport().installEventFilter(counter)
     model.append_rows(rows(0, 40))  # more than fill the view
