@@ -128,6 +128,38 @@ def _dedup(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
+    """The honest split (training.yardstick): the held-back sets' protocol."""
+    from training.data import default_roots, file_sha256, index_roots
+    from training.split import write_manifest
+    from training.yardstick import audit, honest_split
+
+    records = index_roots(default_roots(args.data_root))
+    with tqdm(total=len(records), desc="decode", unit="img") as bar:
+        result = honest_split(records, seed=args.seed, progress=bar.update)
+    sha = [file_sha256(r.path) for r in tqdm(result.records, desc="sha256", unit="img")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_manifest(
+        args.out / "manifest.csv",
+        result.records,
+        result.clusters,
+        result.splits,
+        sha,
+        result.content_hash,
+        result.conflicts,
+    )
+    report = {"seed": args.seed} | audit(result)
+    (args.out / "audit.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    dropped = report["dropped_from_train_near_heldout"]
+    print(
+        f"{report['images']} images, {report['clusters']} clusters; {dropped['count']} train "
+        f"slices dropped (>= 0.95 to a held-out slice)"
+    )
+    print(f"wrote {args.out / 'manifest.csv'} and {args.out / 'audit.json'}")
+    return 0
+
+
+def _split_clusters(args: argparse.Namespace) -> int:
+    """The earlier split (soft-merged 32 px clusters, 70/15/15 by cluster); kept for studies."""
     from training.data import file_sha256
     from training.split import assign_splits, build_audit, write_manifest
 
@@ -183,7 +215,16 @@ def _verify(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "index": ("count the labelled images under --data-root", _data_args, _index),
     "dedup": ("find near-duplicate clusters and print their sizes", _dedup_args, _dedup),
-    "split": ("index -> dedup -> split; write manifest.csv + audit.json", _split_args, _split),
+    "split": (
+        "the honest split (held-back protocol; volume sources by patient): manifest + audit",
+        _split_args,
+        _split,
+    ),
+    "split-clusters": (
+        "the earlier split (soft-merged clusters, 70/15/15): manifest + audit (studies)",
+        _split_args,
+        _split_clusters,
+    ),
     "verify": ("check the files still match the manifest's sha256", _verify_args, _verify),
     # "train", "calibrate", "export", "evaluate": added by their modules
 }

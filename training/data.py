@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -98,13 +97,57 @@ class Record:
     label: Label
     source: str
     subset: str = ""
+    #: volume sources only (empty for loose slices): patient id, MRI sequence, axial index
+    case: str = ""
+    sequence: str = ""
+    z: str = ""
+
+
+#: sources whose slices are skull-stripped (no skull-strip augmentation for them)
+SKULL_STRIPPED_SOURCES = frozenset({"brats2018", "openneuro_ds002748"})
+
+#: a source folder with this file lists its slices with patient ids (volume sources)
+VOLUME_MANIFEST = "manifest.csv"
+
+
+def index_volume_root(root: Path) -> list[Record]:
+    """The slices listed in ``root/manifest.csv`` (``file,label,case,sequence,z,...``)."""
+    import csv
+
+    root = Path(root).resolve()
+    records: list[Record] = []
+    with open(root / VOLUME_MANIFEST, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            file = root.joinpath(*row["file"].split("/"))
+            label = label_for_folder(row["label"])
+            if label is None:
+                raise ValueError(f"{root / VOLUME_MANIFEST}: unknown label {row['label']!r}")
+            records.append(
+                Record(
+                    path=file,
+                    rel_path=file.relative_to(root.parent).as_posix(),
+                    label=label,
+                    source=root.name,
+                    subset="",
+                    case=row["case"],
+                    sequence=row.get("sequence", ""),
+                    z=row.get("z", ""),
+                )
+            )
+    return sorted(records, key=lambda r: r.rel_path)
 
 
 def index_root(root: Path) -> list[Record]:
-    """Every image under a class-named folder below ``root``, sorted by path."""
+    """Every image under a class-named folder below ``root``, sorted by path.
+
+    A root with a ``manifest.csv`` (a volume source) is indexed from it instead, so its
+    records carry the patient (``case``), ``sequence`` and ``z``.
+    """
     root = Path(root).resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} is not a folder")
+    if (root / VOLUME_MANIFEST).is_file():
+        return index_volume_root(root)
     records: list[Record] = []
     for file in sorted(root.rglob("*")):
         if not file.is_file() or file.suffix.lower() not in IMAGE_SUFFIXES:
@@ -144,12 +187,21 @@ def default_roots(data_root: Path) -> list[Path]:
 
 
 def read_grey(path: Path) -> NDArray[np.float32] | None:
-    """Decode an image file as float32 grey in [0, 1]; None (logged) if unreadable."""
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None or img.ndim != 2 or img.size == 0:
-        log.warning("cannot decode %s; dropped", path)
+    """The file's first slice as the app decodes it (float32 grey in [0, 1]); None if unreadable.
+
+    Decoding goes through ``desktop.core.readers``, the app's readers, so that what is
+    de-duplicated, split and cached is exactly what the app classifies.
+    """
+    from desktop.core.readers import ReadError, read_slices
+
+    try:
+        for sl in read_slices(Path(path)):
+            return np.asarray(sl.pixels, dtype=np.float32)
+    except (ReadError, OSError) as exc:
+        log.warning("cannot decode %s (%s); dropped", path, exc)
         return None
-    return img.astype(np.float32) / 255.0
+    log.warning("cannot decode %s (no slice); dropped", path)
+    return None
 
 
 def pixel_hash(grey: NDArray[np.floating]) -> str:

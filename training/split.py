@@ -43,6 +43,8 @@ COLUMNS = (
     "content_hash",
     "conflict",
 )
+#: volume sources only (empty for loose slices); older manifests lack them
+OPTIONAL_COLUMNS = ("case", "sequence", "z")
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 __all__ = ["labels_conflict"]  # re-exported: defined in training.data
 
@@ -67,6 +69,9 @@ class ManifestRecord:
     sha256: str
     content_hash: str
     conflict: bool = False
+    case: str = ""
+    sequence: str = ""
+    z: str = ""
 
 
 def cluster_label(labels: Sequence[Label]) -> Label:
@@ -135,11 +140,12 @@ def write_manifest(
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(COLUMNS)
+        w.writerow(COLUMNS + OPTIONAL_COLUMNS)
         for r, c, s, sha, ch in rows:
             w.writerow(
                 [r.rel_path, r.source, r.subset, r.label.value, c, s.value, sha, ch]
                 + [int(c in conflicts)]
+                + [getattr(r, k, "") for k in OPTIONAL_COLUMNS]
             )
 
 
@@ -165,6 +171,9 @@ def load_manifest(path: Path, data_root: Path) -> list[ManifestRecord]:
                     sha256=row["sha256"],
                     content_hash=row["content_hash"],
                     conflict=row["conflict"] == "1",
+                    case=row.get("case") or "",
+                    sequence=row.get("sequence") or "",
+                    z=row.get("z") or "",
                 )
             )
     return out
