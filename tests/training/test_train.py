@@ -114,7 +114,9 @@ def test_cache_is_geometric_of_each_file(synth: dict[str, Path]) -> None:
     assert np.abs(cache.images[7] / 255.0 - ref).max() <= 0.5 / 255 + 1e-6
 
 
-@pytest.mark.parametrize("arch", ["baseline_cnn", "efficientnet_b0", "mobilenet_v2"])
+@pytest.mark.parametrize(
+    "arch", ["baseline_cnn", "efficientnet_b0", "efficientnet_lite0", "mobilenet_v2"]
+)
 def test_train_checkpoint_resume(synth: dict[str, Path], tmp_path: Path, arch: str) -> None:
     common = [
         "--arch",
@@ -178,7 +180,8 @@ def test_ablation_switches_recorded(synth: dict[str, Path], tmp_path: Path) -> N
         *("--cache-dir", str(synth["cache"])),
     ]
     for flags, sampling, aug in (
-        ([], "balanced", True),
+        ([], "label_source", True),
+        (["--sampling", "balanced"], "balanced", True),
         (["--sampling", "uniform", "--no-intensity-aug"], "uniform", False),
     ):
         out_dir = tmp_path / sampling
@@ -319,3 +322,56 @@ def test_card_commands_include_the_distillation_teacher(
     assert "an ensemble, mean of logits" in text2
     assert "--lr 0.003" in text2 and "--lr 0.004" in text2
     assert f"predict-logits --checkpoint {' '.join(ckpts)} --out {ens}" in text2
+
+
+def _head(size: int = 64) -> torch.Tensor:
+    """A bright skull ring around a mid-grey brain, 1 x 1 x size x size."""
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    r = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2).sqrt() / (size * 0.45)
+    img = torch.where(r < 0.85, 0.4, 0.0) + torch.where((r >= 0.85) & (r < 1.0), 0.95, 0.0)
+    return img.float()[None, None]
+
+
+def test_skull_strip_augmentation_removes_the_ring_only_where_a_skull_is() -> None:
+    from training.augment import AugmentConfig, _skull_strip
+
+    x = _head().repeat(4, 1, 1, 1)
+    cfg = AugmentConfig(p_skull_strip=1.0, strip_share=(0.08, 0.08))
+    allowed = torch.tensor([True, True, False, False])
+    y = _skull_strip(x, cfg, torch.Generator().manual_seed(0), allowed)
+    assert torch.equal(y[2:], x[2:])  # already skull-stripped sources are left alone
+    for img in y[:2]:
+        assert float((img > 0.8).float().mean()) < 0.01 < float((x[0] > 0.8).float().mean())
+        assert float(img[0, 32, 32]) == pytest.approx(0.4, abs=0.02)  # the brain stays
+
+
+def test_window_and_one_axis_resampling_keep_range_and_are_seeded() -> None:
+    from training.augment import AugmentConfig
+
+    x = torch.rand(8, 1, 40, 40)
+    cfg = AugmentConfig(p_window=1.0, p_aniso=1.0, p_skull_strip=0.5)
+    a = augment(x, torch.Generator().manual_seed(5), cfg, torch.ones(8, dtype=torch.bool))
+    b = augment(x, torch.Generator().manual_seed(5), cfg, torch.ones(8, dtype=torch.bool))
+    assert torch.equal(a, b) and a.shape == x.shape and 0 <= float(a.min()) <= float(a.max()) <= 1
+
+
+def test_label_source_sampling_gives_each_label_an_equal_share_shared_by_its_sources() -> None:
+    from training.cache import Cache
+    from training.train import label_source_weights
+
+    labels = np.array([0] * 90 + [0] * 10 + [2] * 50 + [2] * 5 + [2] * 5, dtype=np.int64)
+    sources = np.array(["a"] * 90 + ["b"] * 10 + ["a"] * 50 + ["c"] * 5 + ["d"] * 5)
+    cache = Cache(
+        images=np.zeros((len(labels), 4, 4), np.uint8),
+        labels=labels,
+        sources=sources,
+        subsets=np.array([""] * len(labels)),
+        splits=np.array(["train"] * len(labels)),
+        paths=tuple(str(i) for i in range(len(labels))),
+        size=4,
+    )
+    w = label_source_weights(cache, np.arange(len(labels))).numpy()
+    assert w.sum() == pytest.approx(1.0)
+    assert w[:100].sum() == pytest.approx(0.5) and w[100:].sum() == pytest.approx(0.5)
+    assert w[:90].sum() == pytest.approx(0.25) and w[90:100].sum() == pytest.approx(0.25)
+    assert w[150:155].sum() == pytest.approx(1 / 6)  # no_tumor has three sources
