@@ -225,6 +225,16 @@ def leakage_audit(manifest_path: Path) -> dict[str, Any] | None:
         audit = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if "protocol" in audit:  # the honest split (training.yardstick)
+        dropped = audit.get("dropped_from_train_near_heldout") or {}
+        return {
+            "file": path.name,
+            "protocol": audit["protocol"],
+            "dropped_from_train_near_heldout": dropped.get("count"),
+            "heldout_max_similarity_to_train": audit.get("heldout_max_similarity_to_train"),
+            "conflicting_clusters": audit.get("conflicting_clusters"),
+            "patients_split_source": audit.get("patients_split_source"),
+        }
     conflicting = audit.get("conflicting_clusters") or {}
     return {
         "file": path.name,
