@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from desktop.core.inference import ReadError, read_first
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
 from desktop.core.preprocess import geometric
 
@@ -69,12 +69,12 @@ def manifest_digest(manifest: Path) -> str:
 
 
 def read_grey(path: Path) -> NDArray[np.float32] | None:
-    """Decode an image file as float32 grey in [0, 1] (8-bit grey / 255), None if unreadable."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if img is None:
+    """The file's first slice as the app decodes it (float32 grey in [0, 1]), None if
+    unreadable (:func:`desktop.core.inference.read_first`)."""
+    try:
+        return read_first(path).pixels
+    except ReadError:
         return None
-    return img.astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
 
 
 def _work(job: tuple[str, int]) -> NDArray[np.uint8]:

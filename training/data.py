@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from desktop.core.classifier import file_sha256  # noqa: F401  (one implementation)
+from desktop.core.inference import ReadError, read_first
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +144,13 @@ def default_roots(data_root: Path) -> list[Path]:
 
 
 def read_grey(path: Path) -> NDArray[np.float32] | None:
-    """Decode an image file as float32 grey in [0, 1]; None (logged) if unreadable."""
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None or img.ndim != 2 or img.size == 0:
-        log.warning("cannot decode %s; dropped", path)
+    """The file's first slice as the app decodes it (float32 grey in [0, 1]); None (logged)
+    if unreadable (:func:`desktop.core.inference.read_first`)."""
+    try:
+        return read_first(path).pixels
+    except ReadError as exc:
+        log.warning("cannot decode %s (%s); dropped", path, exc)
         return None
-    return img.astype(np.float32) / 255.0
 
 
 def pixel_hash(grey: NDArray[np.floating]) -> str:

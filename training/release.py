@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.inputs import DEFAULT_DATA_ROOT, DEFAULT_MANIFEST
+from training.manifest import DEFAULT_DATA_ROOT, DEFAULT_MANIFEST
 
 DEFAULT_ONNX = Path("models/brain_tumor_effnet_b0.onnx")
 
@@ -228,7 +228,8 @@ def run_release(args: argparse.Namespace) -> int:
     """calibrate -> export -> evaluate -> metrics into the metadata -> figures + card."""
     resolve(args)
     from training.calibrate import calibrate
-    from training.export import export_checkpoint, read_spec, write_spec
+    from training.export import export_checkpoint
+    from training.onnx_io import read_spec, write_sidecar, write_spec
 
     t0 = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -255,12 +256,8 @@ def run_release(args: argparse.Namespace) -> int:
     spec = read_spec(onnx_path)
     spec.provenance["test_metrics"] = headline(rep)
     write_spec(onnx_path, spec)  # metrics into the metadata; the graph is unchanged
-    from training.inputs import file_sha256
-
-    rep["model"]["sha256"] = file_sha256(onnx_path)
     # the app refuses a model whose sidecar hash differs (a damaged or swapped file)
-    sidecar = onnx_path.with_name(onnx_path.name + ".sha256")
-    sidecar.write_text(f"{rep['model']['sha256']}  {onnx_path.name}\n", encoding="utf-8")
+    rep["model"]["sha256"] = write_sidecar(onnx_path)
     rep["export_parity"] = ex["parity"]
     path = write_report(rep, args.out)
     others = [json.loads(Path(r).read_text()) for r in args.compare]
@@ -298,7 +295,8 @@ HAND_WRITTEN = "<!-- written by hand below this line: kept when the card is rege
 
 
 def write_card(rep: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> Path:
-    from training.report import model_card, write_figures
+    from training.card import model_card
+    from training.figures import write_figures
 
     write_figures(rep, out / "figures")
     card = out / "MODEL_CARD.md"
