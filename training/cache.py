@@ -9,11 +9,9 @@ batch, after augmentation (:mod:`training.augment`), the same way the app normal
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
@@ -22,21 +20,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from desktop.core.inference import ReadError, read_first
-from desktop.core.model_spec import CLASS_NAMES, Preprocessing
+from desktop.core.model_spec import Preprocessing
 from desktop.core.preprocess import geometric
+from training.manifest import (  # noqa: F401  (DEFAULT_*: names train.py imports from here)
+    DEFAULT_CACHE_DIR,
+    DEFAULT_DATA_ROOT,
+    DEFAULT_MANIFEST,
+    LABELS,
+    PARTIAL,
+    read_manifest,
+)
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MANIFEST = REPO_ROOT / "training" / "splits" / "manifest.csv"
-DEFAULT_DATA_ROOT = REPO_ROOT / ".." / "shared" / "data"
-#: decoded-slice caches and derived weights (never in git); BRAIN_MRI_CACHE overrides
-DEFAULT_CACHE_DIR = Path(
-    os.environ.get("BRAIN_MRI_CACHE") or Path.home() / ".cache" / "brain_mri_review" / "training"
-)
-#: label index of the partial "some tumour" label (not a network output)
-TUMOR_INDEX = len(CLASS_NAMES)
-LABELS = (*CLASS_NAMES, "tumor")
+#: label index of the partial "some tumour" label (not a network output): the manifest's
+TUMOR_INDEX = PARTIAL
 
 
 @dataclass(frozen=True)
@@ -53,15 +51,6 @@ class Cache:
 
     def indices(self, split: str) -> NDArray[np.int64]:
         return np.flatnonzero(self.splits == split)
-
-
-def read_rows(manifest: Path) -> list[dict[str, str]]:
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    bad = {r["label"] for r in rows} - set(LABELS)
-    if bad:
-        raise ValueError(f"{manifest}: unknown labels {sorted(bad)}")
-    return rows
 
 
 def manifest_digest(manifest: Path) -> str:
@@ -99,8 +88,8 @@ def build_cache(
     npy, meta = cache_paths(cache_dir, manifest, size)
     if npy.exists() and meta.exists():
         return npy
-    rows = read_rows(manifest)
-    jobs = [(str(Path(data_root) / r["path"]), size) for r in rows]
+    rows = read_manifest(manifest)
+    jobs = [(str(r.file(data_root)), size) for r in rows]
     from tqdm import tqdm
 
     with Pool(workers) as pool:
@@ -111,7 +100,10 @@ def build_cache(
     npy.parent.mkdir(parents=True, exist_ok=True)
     tmp = npy.with_suffix(".tmp.npy")
     np.save(tmp, arr)
-    cols = {c: [r.get(c, "") for r in rows] for c in ("path", "label", "source", "subset", "split")}
+    cols = {
+        c: [str(getattr(r, c)) for r in rows]
+        for c in ("path", "label", "source", "subset", "split")
+    }
     meta.write_text(json.dumps({"size": size, "manifest": str(manifest), **cols}))
     tmp.replace(npy)
     return npy

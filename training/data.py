@@ -24,7 +24,6 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -32,29 +31,11 @@ from numpy.typing import NDArray
 
 from desktop.core.classifier import file_sha256  # noqa: F401  (one implementation)
 from desktop.core.inference import ReadError, read_first
+from training.manifest import Label
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
-
-
-class Label(str, Enum):
-    """Training labels. The first four are ``model_spec.CLASS_NAMES``; TUMOR is partial."""
-
-    GLIOMA = "glioma"
-    MENINGIOMA = "meningioma"
-    NO_TUMOR = "no_tumor"
-    PITUITARY = "pituitary"
-    TUMOR = "tumor"
-
-    @property
-    def is_specific(self) -> bool:
-        """True for the four network classes, False for the partial TUMOR label."""
-        return self is not Label.TUMOR
-
-    @property
-    def is_tumour(self) -> bool:
-        return self is not Label.NO_TUMOR
 
 
 FOLDER_LABELS: dict[str, Label] = {

@@ -1,8 +1,10 @@
 """Turn the quantised ImageNet MobileNetV2 ``.tflite`` into a torchvision-layout state dict.
 
-``python -m training.tflite_import [--tflite ../shared/weights/mobilenet_v2_1.0_224_quant.tflite]
+``python -m training.studies.tflite_import
+[--tflite ../shared/weights/mobilenet_v2_1.0_224_quant.tflite]
 [--out CACHE/mobilenet_v2_imagenet_torchvision_layout.pth]``, CACHE being
-``training.cache.DEFAULT_CACHE_DIR`` (``$BRAIN_MRI_CACHE``, else ~/.cache/brain_mri_review/training)
+``training.manifest.DEFAULT_CACHE_DIR`` (``$BRAIN_MRI_CACHE``, else
+~/.cache/brain_mri_review/training)
 
 Weights are dequantised ((q - zero_point) * scale); biases are int32 with scale
 input_scale * weight_scale. Batch norm was folded into the convolutions, so every
@@ -19,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.cache import DEFAULT_CACHE_DIR
+from training.manifest import DEFAULT_CACHE_DIR, SHARED
 from training.models import MobileNetV2
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TFLITE = REPO_ROOT / ".." / "shared" / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
+DEFAULT_TFLITE = SHARED / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
 DEFAULT_OUT = DEFAULT_CACHE_DIR / "mobilenet_v2_imagenet_torchvision_layout.pth"
 
 
