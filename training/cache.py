@@ -22,14 +22,10 @@ from numpy.typing import NDArray
 from desktop.core.inference import ReadError, read_first
 from desktop.core.model_spec import Preprocessing
 from desktop.core.preprocess import geometric
-from training.manifest import (  # noqa: F401  (DEFAULT_*: names train.py imports from here)
-    DEFAULT_CACHE_DIR,
-    DEFAULT_DATA_ROOT,
-    DEFAULT_MANIFEST,
-    LABELS,
-    PARTIAL,
-    read_manifest,
-)
+from training.manifest import DEFAULT_CACHE_DIR as DEFAULT_CACHE_DIR  # train.py reads these
+from training.manifest import DEFAULT_DATA_ROOT as DEFAULT_DATA_ROOT
+from training.manifest import DEFAULT_MANIFEST as DEFAULT_MANIFEST
+from training.manifest import LABELS, PARTIAL, read_manifest
 
 log = logging.getLogger(__name__)
 

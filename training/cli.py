@@ -131,7 +131,7 @@ def _dedup(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from training.data import file_sha256
+    from desktop.core.classifier import file_sha256
     from training.split import assign_splits, build_audit, write_manifest
 
     fps, pairs, loose = _fingerprint_and_pair(args)

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from desktop.core.classifier import file_sha256  # noqa: F401  (one implementation)
+from desktop.core.classifier import file_sha256 as file_sha256  # one implementation
 from desktop.core.inference import ReadError, read_first
-from training.manifest import Label
+from training.manifest import Label as Label  # re-exported: index records carry it
 
 log = logging.getLogger(__name__)
 

@@ -69,7 +69,7 @@ class Label(_Name):
         return self is not Label.NO_TUMOR
 
     @property
-    def index(self) -> int:
+    def code(self) -> int:
         """Index into CLASS_NAMES; :data:`PARTIAL` for TUMOR."""
         return CLASS_NAMES.index(self.value) if self.is_specific else PARTIAL
 
@@ -115,7 +115,7 @@ class ManifestRow:
     @property
     def label_index(self) -> int:
         """Index into CLASS_NAMES, or :data:`PARTIAL`."""
-        return self.label.index
+        return self.label.code
 
     def file(self, data_root: Path) -> Path:
         return Path(data_root).joinpath(*self.path.split("/"))

@@ -34,7 +34,8 @@ def confusion(
     y, p = np.asarray(y), np.asarray(p)
     m = labelled(y)
     weights = None if w is None else np.asarray(w)[m]
-    return np.bincount(y[m] * K + p[m], weights=weights, minlength=K * K).reshape(K, K)
+    counts = np.bincount(y[m] * K + p[m], weights=weights, minlength=K * K)
+    return np.asarray(counts, dtype=np.float64).reshape(K, K)
 
 
 def _div(a: NDArray[np.float64] | float, b: NDArray[np.float64] | float) -> NDArray[np.float64]:
@@ -113,9 +114,9 @@ def bootstrap_ci(
         for k, v in point_metrics(y, p, counts[ids].astype(np.float64)).items():
             reps.setdefault(k, []).append(v)
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
-    out = {}
-    for k, v in reps.items():
-        a = np.asarray(v)
+    out: dict[str, tuple[float, float]] = {}
+    for k, values in reps.items():
+        a = np.asarray(values)
         a = a[~np.isnan(a)]
         out[k] = (
             (float(np.percentile(a, lo)), float(np.percentile(a, hi)))

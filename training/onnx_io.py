@@ -35,7 +35,7 @@ from desktop.core.model_spec import (
     Preprocessing,
     Thresholds,
 )
-from training.ood import MultiLevelScorer, head_all, head_outputs
+from training.ood import MultiLevelScorer, classifier_linear, head_all, head_outputs
 
 OPSET = 17
 #: mean chroma above which a picture is a colour photograph, not an MRI slice. Measured
@@ -62,7 +62,7 @@ class ExportWrapper(nn.Module):
         else:
             logits, fmap, vectors = head_all(self.model, image)
             ood = self.scorer(vectors)
-        weight = self.model.classifier_linear.weight
+        weight = classifier_linear(self.model).weight
         cam = torch.einsum("kf,nfhw->nkhw", weight, fmap)
         return logits, cam, ood
 
@@ -76,7 +76,7 @@ class FeatureWrapper(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logits, fmap, vectors = head_all(self.model, image)
-        cam = torch.einsum("kf,nfhw->nkhw", self.model.classifier_linear.weight, fmap)
+        cam = torch.einsum("kf,nfhw->nkhw", classifier_linear(self.model).weight, fmap)
         return (logits, cam, logits[:, 0] * 0.0, *vectors)
 
 

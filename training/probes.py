@@ -67,8 +67,8 @@ def synthetic_probes(size: int = 256, seed: int = 0) -> dict[str, Grey]:
         "blank_white": np.ones((size, size), np.float32),
         "blank_grey": np.full((size, size), 0.5, np.float32),
         "noise_uniform": rng.random((size, size), dtype=np.float32),
-        "noise_gaussian_blur": cv2.GaussianBlur(
-            rng.random((size, size), dtype=np.float32), (0, 0), 4
+        "noise_gaussian_blur": np.asarray(
+            cv2.GaussianBlur(rng.random((size, size), dtype=np.float32), (0, 0), 4), np.float32
         ),
         "document": document_page(2 * size, seed),
         "gradient": np.ascontiguousarray(0.5 * (xx + yy), dtype=np.float32),

@@ -69,8 +69,8 @@ def train_commands(mdl: dict[str, Any], manifest_sha256: str | None = None) -> s
 
     for i, st in enumerate(stages, 1):
         t = st.get("teacher") or {}
-        if t and t.get("logits") not in teachers_done:
-            teachers_done.add(t.get("logits"))
+        if t and str(t.get("logits")) not in teachers_done:
+            teachers_done.add(str(t.get("logits")))
             members = t.get("members") or []
             kind = "an ensemble, mean of logits" if len(members) > 1 else "one network"
             lines.append(f"# distillation teacher ({kind}): {t['logits']}")

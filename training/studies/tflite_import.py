@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
 from training.manifest import DEFAULT_CACHE_DIR, SHARED
 from training.models import MobileNetV2
@@ -87,7 +89,7 @@ def convert(tflite_path: Path = DEFAULT_TFLITE) -> dict[str, torch.Tensor]:
             raise ValueError(f"{key}: {w.shape} vs {tuple(state[key].shape)}")
         state[key] = torch.from_numpy(w)
         bn = _bn_prefix(key)
-        eps = net.get_submodule(bn).eps
+        eps = float(cast(nn.BatchNorm2d, net.get_submodule(bn)).eps)
         state[f"{bn}.weight"] = torch.ones(len(b))
         state[f"{bn}.bias"] = torch.from_numpy(b.copy())
         state[f"{bn}.running_mean"] = torch.zeros(len(b))
