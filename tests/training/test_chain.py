@@ -18,7 +18,7 @@ import pytest
 
 from desktop.core.classifier import Classifier
 from desktop.core.readers import read_slices
-from tests.training.test_dedup import VARIANTS, synthetic_slice
+from tests.phantoms import VARIANTS, synthetic_slice
 from training.__main__ import main
 
 FOLDERS = {

@@ -17,6 +17,7 @@ from PySide6.QtCore import QThreadPool  # noqa: E402
 from desktop.core.decisions import DATA_DIR_ENV  # noqa: E402
 from desktop.core.model_spec import CLASS_NAMES  # noqa: E402
 from desktop.core.results import SliceResult, Status  # noqa: E402
+from tests.phantoms import brain_like  # noqa: E402, F401  (tests import it from here)
 
 
 class _TrackedPool(QThreadPool):
@@ -63,17 +64,6 @@ def busy_pools(pools: list[QThreadPool], grace_ms: int) -> list[QThreadPool]:
         except RuntimeError:  # its C++ object went with its parent: nothing can run on it
             continue
     return out
-
-
-def brain_like(size: int = 96, seed: int = 0) -> np.ndarray:
-    """A grey ellipse with a bright blob: enough structure for the test model."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((size, size), np.uint8)
-    cv2.ellipse(img, (size // 2, size // 2), (size // 3, size * 2 // 5), 0, 0, 360, 110, -1)
-    cx, cy = rng.integers(size // 3, 2 * size // 3, 2)
-    cv2.circle(img, (int(cx), int(cy)), size // 10, 230, -1)
-    noise = rng.normal(0, 8, img.shape)
-    return np.clip(img + noise * (img > 0), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture
