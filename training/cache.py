@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from desktop.core.inference import ReadError, read_first
 from desktop.core.model_spec import Preprocessing
 from desktop.core.preprocess import geometric
+from training.data import read_grey as read_grey  # the app's readers (parity.py checks it)
 from training.manifest import DEFAULT_CACHE_DIR as DEFAULT_CACHE_DIR  # train.py reads these
 from training.manifest import DEFAULT_DATA_ROOT as DEFAULT_DATA_ROOT
 from training.manifest import DEFAULT_MANIFEST as DEFAULT_MANIFEST
@@ -51,15 +51,6 @@ class Cache:
 
 def manifest_digest(manifest: Path) -> str:
     return hashlib.sha256(Path(manifest).read_bytes()).hexdigest()[:12]
-
-
-def read_grey(path: Path) -> NDArray[np.float32] | None:
-    """The file's first slice as the app decodes it (float32 grey in [0, 1]), None if
-    unreadable (:func:`desktop.core.inference.read_first`)."""
-    try:
-        return read_first(path).pixels
-    except ReadError:
-        return None
 
 
 def _work(job: tuple[str, int]) -> NDArray[np.uint8]:
