@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from desktop import __version__
+from desktop import __version__, samples
+from desktop.samples import mr_dataset, phantom
 
 #: written by build.spec into the bundle root; absent in a source checkout
 BUILD_INFO = "build_info.json"
-PHANTOM_SIZE = 256
+
 #: the phantom in every format the app reads; the first is the reference
 PHANTOMS = ("png", "jpeg", "tiff", "dicom", "dicom-j2k")
 #: they hold the same image (JPEG: nearly): their probabilities must agree this well
@@ -86,24 +87,6 @@ def load_build_info(path: Path | None = None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def phantom(size: int = PHANTOM_SIZE) -> NDArray[np.float32]:
-    """A synthetic axial head slice in [0, 1]: skull ring, brain, ventricles, a bright lesion."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1) * 2.0 - 1.0
-
-    def ellipse(cx: float, cy: float, rx: float, ry: float) -> NDArray[np.bool_]:
-        return np.asarray(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0)
-
-    img = np.zeros((size, size), np.float32)
-    img[ellipse(0, 0, 0.78, 0.92)] = 0.85  # scalp and skull
-    img[ellipse(0, 0, 0.70, 0.84)] = 0.45  # brain
-    img[ellipse(0, 0, 0.55, 0.70) & (np.abs(x) > 0.04)] = 0.55  # grey/white contrast
-    img[ellipse(-0.12, -0.05, 0.08, 0.22) | ellipse(0.12, -0.05, 0.08, 0.22)] = 0.12  # ventricles
-    img[ellipse(0.35, 0.30, 0.12, 0.10)] = 0.95  # enhancing lesion
-    texture = np.random.default_rng(7).normal(0.0, 0.02, img.shape).astype(np.float32)
-    out: NDArray[np.float32] = np.clip(img + texture * (img > 0), 0.0, 1.0).astype(np.float32)
-    return out
-
-
 def write_samples(folder: Path) -> dict[str, Path]:
     """The phantom as PNG, colour JPEG, LZW TIFF, a 16-bit MR DICOM and the same DICOM
     compressed with JPEG 2000 (every decoder must be in the bundle), and a blank PNG."""
@@ -134,33 +117,8 @@ def write_samples(folder: Path) -> dict[str, Path]:
 def write_dicom(path: Path, pixels: NDArray[np.uint16], compress: bool = False) -> None:
     """An MR image whose window maps 0..4080 onto [0, 1]; explicit VR little endian,
     or JPEG 2000 lossless when ``compress``."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = MRImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientName = "SELFTEST^PHANTOM"
-    ds.PatientID = "SELFTEST"
-    ds.Modality = "MR"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.WindowCenter, ds.WindowWidth = 2040.5, 4081
-    ds.PixelData = np.ascontiguousarray(pixels, dtype="<u2").tobytes()
-    if compress:
-        from pydicom.uid import JPEG2000Lossless
-
-        ds.compress(JPEG2000Lossless)
-    ds.save_as(path, enforce_file_format=True)
+    ds = mr_dataset(pixels, window=(2040.5, 4081), patient=("SELFTEST^PHANTOM", "SELFTEST"))
+    samples.write_dicom(path, ds, compress=compress)
 
 
 def _check_model(report: SelfTestReport, model: Path | None, info: dict[str, Any] | None) -> str:

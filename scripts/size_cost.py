@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from desktop.core.classifier import Classifier  # noqa: E402
 from training.cache import DEFAULT_CACHE_DIR, load_cache  # noqa: E402
-from training.export import session  # noqa: E402
 from training.train import get_args_parser, main  # noqa: E402
 
 
@@ -34,13 +34,12 @@ def onnx_rate(
     path: Path, size: int, batch: int, threads: int, seconds: float
 ) -> tuple[float, float]:
     """(images per wall second, per CPU second of this process) of the exported file."""
-    sess = session(path, threads)
+    clf = Classifier.load(path, threads=threads)
     x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
-    feed = {sess.get_inputs()[0].name: x}
-    sess.run(None, feed)
+    clf.outputs(x)
     n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while n < 3 * batch or time.perf_counter() - t0 < seconds:
-        sess.run(None, feed)
+        clf.outputs(x)
         n += batch
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from desktop.core.classifier import Classifier  # noqa: E402
 from desktop.core.pipeline import Pipeline  # noqa: E402
 from desktop.ui.controller import RunController  # noqa: E402
+from tests.phantoms import brain_like  # noqa: E402
 
 FRAMES_PER_DICOM = 25
 
@@ -61,12 +62,7 @@ def log(text: str) -> None:
 
 
 def slice_image(k: int, size: int) -> np.ndarray:
-    rng = np.random.default_rng(k)
-    img = np.zeros((size, size), np.uint8)
-    cv2.ellipse(img, (size // 2, size // 2), (size // 3, size * 2 // 5), 0, 0, 360, 110, -1)
-    cx, cy = (int(v) for v in rng.integers(size // 3, 2 * size // 3, 2))
-    cv2.circle(img, (cx, cy), size // 10, 230, -1)
-    return np.clip(img + rng.normal(0, 8, img.shape) * (img > 0), 0, 255).astype(np.uint8)
+    return brain_like(size, seed=k)
 
 
 def make_corpus(root: Path, slices: int, size: int) -> int:

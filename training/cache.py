@@ -10,11 +10,9 @@ batch, after augmentation (:mod:`training.augment`), the same way the app normal
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
@@ -22,22 +20,18 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from desktop.core.model_spec import CLASS_NAMES, Preprocessing
+from desktop.core.model_spec import Preprocessing
 from desktop.core.preprocess import geometric
-from training.data import read_grey
+from training.data import read_grey as read_grey  # the app's readers (parity.py checks it)
+from training.manifest import DEFAULT_CACHE_DIR as DEFAULT_CACHE_DIR  # train.py reads these
+from training.manifest import DEFAULT_DATA_ROOT as DEFAULT_DATA_ROOT
+from training.manifest import DEFAULT_MANIFEST as DEFAULT_MANIFEST
+from training.manifest import LABELS, PARTIAL, read_manifest
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MANIFEST = REPO_ROOT / "training" / "splits" / "manifest.csv"
-DEFAULT_DATA_ROOT = REPO_ROOT / ".." / "shared" / "data"
-#: decoded-slice caches and derived weights (never in git); BRAIN_MRI_CACHE overrides
-DEFAULT_CACHE_DIR = Path(
-    os.environ.get("BRAIN_MRI_CACHE") or Path.home() / ".cache" / "brain_mri_review" / "training"
-)
-#: label index of the partial "some tumour" label (not a network output)
-TUMOR_INDEX = len(CLASS_NAMES)
-LABELS = (*CLASS_NAMES, "tumor")
+#: label index of the partial "some tumour" label (not a network output): the manifest's
+TUMOR_INDEX = PARTIAL
 
 
 @dataclass(frozen=True)
@@ -57,15 +51,6 @@ class Cache:
 
     def indices(self, split: str) -> NDArray[np.int64]:
         return np.flatnonzero(self.splits == split)
-
-
-def read_rows(manifest: Path) -> list[dict[str, str]]:
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    bad = {r["label"] for r in rows} - set(LABELS)
-    if bad:
-        raise ValueError(f"{manifest}: unknown labels {sorted(bad)}")
-    return rows
 
 
 def manifest_digest(manifest: Path) -> str:
@@ -94,8 +79,8 @@ def build_cache(
     npy, meta = cache_paths(cache_dir, manifest, size)
     if npy.exists() and meta.exists():
         return npy
-    rows = read_rows(manifest)
-    jobs = [(str(Path(data_root) / r["path"]), size) for r in rows]
+    rows = read_manifest(manifest)
+    jobs = [(str(r.file(data_root)), size) for r in rows]
     from tqdm import tqdm
 
     with Pool(workers) as pool:
@@ -107,7 +92,7 @@ def build_cache(
     tmp = npy.with_suffix(".tmp.npy")
     np.save(tmp, arr)
     names = ("path", "label", "source", "subset", "split", "case", "sequence", "z")
-    cols = {c: [r.get(c, "") or "" for r in rows] for c in names}
+    cols = {c: [str(getattr(r, c, "") or "") for r in rows] for c in names}
     meta.write_text(json.dumps({"size": size, "manifest": str(manifest), **cols}))
     tmp.replace(npy)
     return npy

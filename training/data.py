@@ -24,36 +24,18 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from desktop.core.classifier import file_sha256  # noqa: F401  (one implementation)
+from desktop.core.classifier import file_sha256 as file_sha256  # one implementation
+from desktop.core.inference import ReadError, read_first
+from training.manifest import Label as Label  # re-exported: index records carry it
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
-
-
-class Label(str, Enum):
-    """Training labels. The first four are ``model_spec.CLASS_NAMES``; TUMOR is partial."""
-
-    GLIOMA = "glioma"
-    MENINGIOMA = "meningioma"
-    NO_TUMOR = "no_tumor"
-    PITUITARY = "pituitary"
-    TUMOR = "tumor"
-
-    @property
-    def is_specific(self) -> bool:
-        """True for the four network classes, False for the partial TUMOR label."""
-        return self is not Label.TUMOR
-
-    @property
-    def is_tumour(self) -> bool:
-        return self is not Label.NO_TUMOR
 
 
 FOLDER_LABELS: dict[str, Label] = {
@@ -187,21 +169,13 @@ def default_roots(data_root: Path) -> list[Path]:
 
 
 def read_grey(path: Path) -> NDArray[np.float32] | None:
-    """The file's first slice as the app decodes it (float32 grey in [0, 1]); None if unreadable.
-
-    Decoding goes through ``desktop.core.readers``, the app's readers, so that what is
-    de-duplicated, split and cached is exactly what the app classifies.
-    """
-    from desktop.core.readers import ReadError, read_slices
-
+    """The file's first slice as the app decodes it (float32 grey in [0, 1]); None (logged)
+    if unreadable (:func:`desktop.core.inference.read_first`)."""
     try:
-        for sl in read_slices(Path(path)):
-            return np.asarray(sl.pixels, dtype=np.float32)
-    except (ReadError, OSError) as exc:
+        return read_first(path).pixels
+    except ReadError as exc:
         log.warning("cannot decode %s (%s); dropped", path, exc)
         return None
-    log.warning("cannot decode %s (no slice); dropped", path)
-    return None
 
 
 def pixel_hash(grey: NDArray[np.floating]) -> str:

@@ -1,7 +1,8 @@
 """Classification metrics with cluster-bootstrap 95% confidence intervals.
 
-Labels are indices into ``CLASS_NAMES``; ``-1`` is the partial ``tumor`` label (a tumour
-of unknown type), which counts only for tumour-vs-no-tumour metrics. Every metric takes
+Labels are indices into ``CLASS_NAMES``; :data:`training.manifest.PARTIAL` (4) is the
+partial ``tumor`` label (a tumour of unknown type), which counts only for
+tumour-vs-no-tumour metrics. Every metric takes
 per-sample weights, so a bootstrap replicate is a vector of weights: resampling whole
 duplicate clusters with replacement = a multinomial draw of cluster counts.
 """
@@ -14,9 +15,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from desktop.core.model_spec import CLASS_NAMES
+from training.manifest import NO_TUMOR, PARTIAL, K
 
-K = len(CLASS_NAMES)
-NO_TUMOR = CLASS_NAMES.index("no_tumor")
+__all__ = ["K", "NO_TUMOR", "PARTIAL", "bootstrap_ci", "cluster_ids", "confusion",
+           "labelled", "metrics_with_ci", "own_classes_macro_f1", "point_metrics"]  # fmt: skip
+
+
+def labelled(y: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """Rows with one of the four network classes as label (not the partial label)."""
+    y = np.asarray(y)
+    return (y >= 0) & (y < K)
 
 
 def confusion(
@@ -24,9 +32,10 @@ def confusion(
 ) -> NDArray[np.float64]:
     """K x K matrix (rows: true class, columns: predicted), labelled samples only."""
     y, p = np.asarray(y), np.asarray(p)
-    m = y >= 0
+    m = labelled(y)
     weights = None if w is None else np.asarray(w)[m]
-    return np.bincount(y[m] * K + p[m], weights=weights, minlength=K * K).reshape(K, K)
+    counts = np.bincount(y[m] * K + p[m], weights=weights, minlength=K * K)
+    return np.asarray(counts, dtype=np.float64).reshape(K, K)
 
 
 def _div(a: NDArray[np.float64] | float, b: NDArray[np.float64] | float) -> NDArray[np.float64]:
@@ -66,7 +75,7 @@ def point_metrics(
     out["no_tumor_called_tumour"] = float(
         _div((w * (healthy & ~called_no)).sum(), w[healthy].sum())
     )
-    partial = y == -1
+    partial = y == PARTIAL
     out["partial_tumour_vs_no_tumour_accuracy"] = float(
         _div((w * (partial & ~called_no)).sum(), w[partial].sum())
     )
@@ -105,9 +114,9 @@ def bootstrap_ci(
         for k, v in point_metrics(y, p, counts[ids].astype(np.float64)).items():
             reps.setdefault(k, []).append(v)
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
-    out = {}
-    for k, v in reps.items():
-        a = np.asarray(v)
+    out: dict[str, tuple[float, float]] = {}
+    for k, values in reps.items():
+        a = np.asarray(values)
         a = a[~np.isnan(a)]
         out[k] = (
             (float(np.percentile(a, lo)), float(np.percentile(a, hi)))
@@ -131,15 +140,27 @@ def metrics_with_ci(
     y = np.asarray(y)
     point = point_metrics(y, p)
     ci = bootstrap_ci(y, p, clusters, n_boot, seed)
-    n_lab = int((y >= 0).sum())
+    n_lab = int(labelled(y).sum())
     support = {
         "tumour_called_no_tumor": int((y != NO_TUMOR).sum()),
         "no_tumor_called_tumour": int((y == NO_TUMOR).sum()),
-        "partial_tumour_vs_no_tumour_accuracy": int((y == -1).sum()),
+        "partial_tumour_vs_no_tumour_accuracy": int((y == PARTIAL).sum()),
     }
     for k, name in enumerate(CLASS_NAMES):
         support[f"recall_{name}"] = int((y == k).sum())
-        support[f"precision_{name}"] = int((np.asarray(p)[y >= 0] == k).sum())
+        support[f"precision_{name}"] = int((np.asarray(p)[labelled(y)] == k).sum())
     return {
         k: {"value": v, "ci95": list(ci[k]), "n": support.get(k, n_lab)} for k, v in point.items()
     }
+
+
+def own_classes_macro_f1(confusion: Sequence[Sequence[float]]) -> tuple[float, int]:
+    """Macro-F1 over the classes that occur as labels (rows: true, columns: predicted),
+    and how many there are; NaN below two classes."""
+    cm = np.asarray(confusion, dtype=float)
+    k = min(cm.shape)
+    present = [i for i in range(k) if cm[i].sum() > 0]
+    if len(present) < 2:
+        return float("nan"), len(present)
+    f1 = [2 * cm[i, i] / (cm[i].sum() + cm[:, i].sum()) for i in present]
+    return float(np.mean(f1)), len(present)

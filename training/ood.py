@@ -17,6 +17,9 @@ All constants are buffers, so the ONNX export computes the score inside the grap
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -42,6 +45,9 @@ class MahalanobisScorer(nn.Module):
         super().__init__()
         self.register_buffer("whiten", whiten.float())  # F x F, precision = W W^T
         self.register_buffer("centres", centres.float())  # K x F, class means @ W
+
+    whiten: torch.Tensor
+    centres: torch.Tensor
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         z = pooled @ self.whiten
@@ -69,14 +75,25 @@ class MahalanobisScorer(nn.Module):
 
     def score(self, features: NDArray[np.floating]) -> NDArray[np.float32]:
         with torch.no_grad():
-            return self(torch.as_tensor(np.asarray(features, np.float32))).numpy()
+            out = self(torch.as_tensor(np.asarray(features, np.float32)))
+        return np.asarray(out.numpy(), dtype=np.float32)
+
+
+def forward_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The network's last feature map (every network of :mod:`training.models` has one)."""
+    return cast(Callable[[torch.Tensor], torch.Tensor], model.forward_features)(x)
+
+
+def classifier_linear(model: nn.Module) -> nn.Linear:
+    """The network's final linear layer (pooled features -> logits)."""
+    return cast(nn.Linear, model.classifier_linear)
 
 
 def head_outputs(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(logits, pooled features, feature map) the way the exported graph computes them."""
-    fmap = model.forward_features(x)
+    fmap = forward_features(model, x)
     pooled = fmap.mean(dim=(2, 3))
-    return model.classifier_linear(pooled), pooled, fmap
+    return classifier_linear(model)(pooled), pooled, fmap
 
 
 def tap_modules(model: nn.Module) -> list[nn.Module]:
@@ -95,20 +112,22 @@ def moments(t: torch.Tensor) -> torch.Tensor:
     return torch.cat([m, torch.sqrt(torch.clamp(v, min=0.0) + 1e-6)], dim=1)
 
 
-def head_all(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]:
+def head_all(
+    model: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """(logits, feature map, OOD vectors = [input layout, intermediate moments..., pooled])."""
     taps: list[torch.Tensor] = []
     handles = [
         m.register_forward_hook(lambda _m, _i, out: taps.append(out)) for m in tap_modules(model)
     ]
     try:
-        fmap = model.forward_features(x)
+        fmap = forward_features(model, x)
     finally:
         for h in handles:
             h.remove()
     pooled = fmap.mean(dim=(2, 3))
     vectors = [layout(x), *(moments(t) for t in taps), pooled]
-    return model.classifier_linear(pooled), fmap, vectors
+    return classifier_linear(model)(pooled), fmap, vectors
 
 
 def layout(x: torch.Tensor, grid: int = 8) -> torch.Tensor:
@@ -120,6 +139,8 @@ def layout(x: torch.Tensor, grid: int = 8) -> torch.Tensor:
 
 class MultiLevelScorer(nn.Module):
     """max over levels of (level score / its validation percentile)."""
+
+    scales: torch.Tensor
 
     def __init__(self, scorers: list[MahalanobisScorer], scales: torch.Tensor) -> None:
         super().__init__()
@@ -162,7 +183,8 @@ class MultiLevelScorer(nn.Module):
 
     def score(self, vectors: list[NDArray[np.floating]]) -> NDArray[np.float32]:
         with torch.no_grad():
-            return self([torch.as_tensor(np.asarray(v, np.float32)) for v in vectors]).numpy()
+            out = self([torch.as_tensor(np.asarray(v, np.float32)) for v in vectors])
+        return np.asarray(out.numpy(), dtype=np.float32)
 
     def level_scores(self, vectors: list[NDArray[np.floating]]) -> NDArray[np.float32]:
         with torch.no_grad():

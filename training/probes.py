@@ -10,14 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
+import cv2  # drawing and blurring only (the document page, the blurred noise)
 import numpy as np
 from numpy.typing import NDArray
 
+from desktop.core.inference import ReadError, Slice, read_first
+from training.manifest import SHARED
+
 Grey = NDArray[np.float32]
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 NATURAL_IMAGES = SHARED / "weights" / "natural_images"
+
+
+def as_slice(pixels: Grey, colour: float = 0.0) -> Slice:
+    return Slice(0, np.ascontiguousarray(pixels, dtype=np.float32), "probe", colour=colour)
 
 
 def document_page(size: int = 512, seed: int = 0) -> Grey:
@@ -61,8 +67,8 @@ def synthetic_probes(size: int = 256, seed: int = 0) -> dict[str, Grey]:
         "blank_white": np.ones((size, size), np.float32),
         "blank_grey": np.full((size, size), 0.5, np.float32),
         "noise_uniform": rng.random((size, size), dtype=np.float32),
-        "noise_gaussian_blur": cv2.GaussianBlur(
-            rng.random((size, size), dtype=np.float32), (0, 0), 4
+        "noise_gaussian_blur": np.asarray(
+            cv2.GaussianBlur(rng.random((size, size), dtype=np.float32), (0, 0), 4), np.float32
         ),
         "document": document_page(2 * size, seed),
         "gradient": np.ascontiguousarray(0.5 * (xx + yy), dtype=np.float32),
@@ -70,18 +76,19 @@ def synthetic_probes(size: int = 256, seed: int = 0) -> dict[str, Grey]:
     }
 
 
-def natural_probes(folder: Path = NATURAL_IMAGES) -> dict[str, Grey]:
-    """The natural photographs (and their inverted versions); empty if the folder is absent."""
-    out: dict[str, Grey] = {}
+def natural_probes(folder: Path = NATURAL_IMAGES) -> dict[str, Slice]:
+    """The natural photographs, read as the app reads them (colour measured), and their
+    inverted versions; empty if the folder is absent."""
+    out: dict[str, Slice] = {}
     if not folder.is_dir():
         return out
     for f in sorted(folder.iterdir()):
-        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-        if img is None:
+        try:
+            s = read_first(f)
+        except ReadError:
             continue
-        g = img.astype(np.float32) / 255.0
-        out[f"natural_{f.stem}"] = g
-        out[f"natural_{f.stem}_inverted"] = 1.0 - g
+        out[f"natural_{f.stem}"] = s
+        out[f"natural_{f.stem}_inverted"] = as_slice(1.0 - s.pixels, s.colour)
     return out
 
 
@@ -94,6 +101,7 @@ def distorted_probes(brains: Sequence[Grey]) -> dict[str, Grey]:
     return out
 
 
-def all_probes(brains: Sequence[Grey] = ()) -> dict[str, Grey]:
+def all_probes(brains: Sequence[Grey] = ()) -> dict[str, Slice]:
     """Every probe by name (natural images only where ../shared is present)."""
-    return {**natural_probes(), **synthetic_probes(), **distorted_probes(brains)}
+    grey = {**synthetic_probes(), **distorted_probes(brains)}
+    return {**natural_probes(), **{k: as_slice(v) for k, v in grey.items()}}

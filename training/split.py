@@ -24,13 +24,13 @@ import csv
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
 from training.data import Label, Record, file_sha256, labels_conflict
 from training.dedup import Pairs, size_histogram
+from training.manifest import Split
 
 COLUMNS = (
     "path",
@@ -47,12 +47,6 @@ COLUMNS = (
 OPTIONAL_COLUMNS = ("case", "sequence", "z")
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 __all__ = ["labels_conflict"]  # re-exported: defined in training.data
-
-
-class Split(str, Enum):
-    TRAIN = "train"
-    VAL = "val"
-    TEST = "test"
 
 
 @dataclass(frozen=True)

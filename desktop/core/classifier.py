@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from desktop.core.decide import ImageChecks, Verdict, decide
 from desktop.core.model_spec import (
     INPUT_NAME,
     METADATA_KEY,
@@ -34,6 +35,15 @@ _OUTPUTS = (OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD)
 
 class ModelLoadError(Exception):
     """The model could not be loaded; the message is for a person."""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The graph's raw outputs for a batch of N inputs."""
+
+    logits: NDArray[np.float32]  #: N x K, before temperature
+    cam: NDArray[np.float32]  #: N x K x h x w
+    ood: NDArray[np.float32]  #: N
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,8 @@ def recorded_sha256(model: Path) -> str | None:
     return words[0] if words else None
 
 
-def softmax(logits: NDArray[np.float32], temperature: float) -> NDArray[np.float64]:
+def softmax(logits: NDArray[np.floating[Any]], temperature: float = 1.0) -> NDArray[np.float64]:
+    """softmax(logits / temperature) over the last axis, in float64."""
     z = np.asarray(logits, dtype=np.float64) / temperature
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -194,31 +205,45 @@ class Classifier:
             return []
         return self.predict_batch(to_batch(list(slices), self.spec.preprocessing))
 
-    def predict_batch(self, batch: NDArray[np.float32]) -> list[Prediction]:
-        """Predictions for network inputs already made by :meth:`prepare` (N x C x S x S)."""
+    def outputs(self, batch: NDArray[np.float32]) -> Outputs:
+        """The graph's raw outputs for network inputs made by :meth:`prepare`."""
         n = len(batch)
-        if not n:
-            return []
-        logits, cams, ood = self.session.run(list(_OUTPUTS), {INPUT_NAME: batch})
         k = len(self.spec.class_names)
+        if not n:
+            return Outputs(np.zeros((0, k), np.float32), np.zeros((0, k, 1, 1), np.float32),
+                           np.zeros(0, np.float32))  # fmt: skip
+        logits, cams, ood = self.run(list(_OUTPUTS), batch)
         logits = np.asarray(logits, dtype=np.float32).reshape(n, -1)
         if logits.shape[1] != k:
             raise ModelLoadError(
                 f"the model gives {logits.shape[1]} logits but its metadata names {k} classes"
             )
-        probs = softmax(logits, self.spec.temperature)
-        ood = np.asarray(ood, dtype=np.float32).reshape(n)
-        out = []
+        return Outputs(
+            logits, np.asarray(cams, dtype=np.float32), np.asarray(ood, np.float32).reshape(n)
+        )
+
+    def run(self, names: Sequence[str], batch: NDArray[np.float32]) -> list[NDArray[Any]]:
+        """The named graph outputs for a batch (files may carry outputs beyond the contract)."""
+        return [np.asarray(o) for o in self.session.run(list(names), {INPUT_NAME: batch})]
+
+    def predict_batch(self, batch: NDArray[np.float32]) -> list[Prediction]:
+        """Predictions for network inputs already made by :meth:`prepare` (N x C x S x S)."""
+        n = len(batch)
+        if not n:
+            return []
+        out = self.outputs(batch)
+        probs = softmax(out.logits, self.spec.temperature)
+        preds = []
         for i in range(n):
             top = int(np.argmax(probs[i]))
-            out.append(
+            preds.append(
                 Prediction(
                     probabilities=tuple(float(v) for v in probs[i]),
-                    cam=_normalise_cam(cams[i][top]),
-                    ood_score=float(ood[i]),
+                    cam=_normalise_cam(out.cam[i][top]),
+                    ood_score=float(out.ood[i]),
                 )
             )
-        return out
+        return preds
 
     def status_of(self, slice_pixels: NDArray[Any], prediction: Prediction) -> tuple[Status, str]:
         """The status and message from the model's own thresholds."""
@@ -229,28 +254,18 @@ class Classifier:
     ) -> tuple[Status, str]:
         """:meth:`status_of` given the slice's standard deviation (:func:`pixel_std`) and
         the picture's colourfulness (:func:`desktop.core.readers.common.colourfulness`)."""
-        t = self.spec.thresholds
-        if std < t.blank_std:
-            return Status.UNSUPPORTED, "blank image"
-        if colour > t.max_colour:
-            return (
-                Status.UNSUPPORTED,
-                f"a colour picture, not a brain MRI slice (chroma {colour:.2f})",
-            )
-        if prediction.ood_score > t.ood_score:
-            return (
-                Status.UNSUPPORTED,
-                f"not a brain MRI slice (out-of-distribution score {prediction.ood_score:.3g})",
-            )
-        top = prediction.top
-        p = prediction.probabilities[top]
-        if p < t.uncertain:
-            ranked = sorted(
-                zip(prediction.probabilities, self.spec.class_names, strict=True), reverse=True
-            )
-            best = ", ".join(f"{name} {prob:.0%}" for prob, name in ranked[:2])
-            return Status.UNCERTAIN, f"low confidence: {best}"
-        return Status.OK, ""
+        v = self.decide(prediction, ImageChecks(std, colour))
+        return v.status, v.message
+
+    def decide(self, prediction: Prediction, checks: ImageChecks) -> Verdict:
+        """:func:`desktop.core.decide.decide` with this model's thresholds and classes."""
+        return decide(
+            prediction.probabilities,
+            prediction.ood_score,
+            checks,
+            self.spec.thresholds,
+            self.spec.class_names,
+        )
 
     def summary(self) -> dict[str, Any]:
         """What exports record about the model (no paths beyond the file name)."""

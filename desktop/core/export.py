@@ -145,7 +145,7 @@ def dicom_identifiers(path: str | Path) -> dict[str, str]:
         ds = pydicom.dcmread(
             path, stop_before_pixels=True, specific_tags=["PatientID", "StudyDate"]
         )
-    except Exception:  # not DICOM, unreadable, gone: no identifiers
+    except Exception:  # noqa: BLE001 - not DICOM, unreadable, gone: pydicom raises many kinds
         return empty
     return {
         "patient_id": str(ds.get("PatientID", "") or ""),

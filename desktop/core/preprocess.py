@@ -6,6 +6,8 @@ test) call these functions, so app and training cannot drift apart.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -46,22 +48,59 @@ def foreground_box(img: Grey, p: Preprocessing) -> tuple[int, int, int, int]:
     return max(0, top - my), min(h, bottom + my), max(0, left - mx), min(w, right + mx)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where :func:`geometric` put a slice inside its ``size`` x ``size`` output.
+
+    ``crop`` is the (top, bottom, left, right) box taken from the slice; it is scaled by
+    ``scale`` to ``placed`` (height, width) pixels and put at ``offset`` (y0, x0).
+    """
+
+    crop: tuple[int, int, int, int]
+    scale: float
+    placed: tuple[int, int]
+    offset: tuple[int, int]
+    size: int
+
+    def source_rect(self) -> tuple[float, float, float, float]:
+        """The output square in slice pixel coordinates: (x, y, width, height)."""
+        t, _, left, _ = self.crop
+        y0, x0 = self.offset
+        side = self.size / self.scale
+        return (left - x0 / self.scale, t - y0 / self.scale, side, side)
+
+
+def placement(img: Grey, p: Preprocessing) -> Placement:
+    """The crop box and letterbox geometry :func:`geometric` uses for a unit-float slice."""
+    h, w = img.shape
+    crop = foreground_box(img, p) if p.crop_foreground else (0, h, 0, w)
+    t, b, left, r = crop
+    ch, cw = b - t, r - left
+    s = p.input_size
+    scale = s / max(ch, cw)
+    nh, nw = max(1, min(s, round(ch * scale))), max(1, min(s, round(cw * scale)))
+    return Placement(crop, scale, (nh, nw), ((s - nh) // 2, (s - nw) // 2), s)
+
+
+def geometric_placed(pixels: NDArray[np.generic], p: Preprocessing) -> tuple[Grey, Placement]:
+    """:func:`geometric` and where it put the slice (for the heat map)."""
+    img = as_unit_float(pixels)
+    where = placement(img, p)
+    t, b, left, r = where.crop
+    img = img[t:b, left:r]
+    s = p.input_size
+    nh, nw = where.placed
+    # area averaging when shrinking, bilinear when enlarging (as cv2.INTER_AREA / _LINEAR)
+    resized = resample.resize(img, nh, nw, shrink=where.scale < 1)
+    out = np.zeros((s, s), dtype=np.float32)
+    y0, x0 = where.offset
+    out[y0 : y0 + nh, x0 : x0 + nw] = resized
+    return out, where
+
+
 def geometric(pixels: NDArray[np.generic], p: Preprocessing) -> Grey:
     """Crop to the foreground and letterbox to ``input_size`` square (float32, [0, 1])."""
-    img = as_unit_float(pixels)
-    if p.crop_foreground:
-        t, b, left, r = foreground_box(img, p)
-        img = img[t:b, left:r]
-    s = p.input_size
-    h, w = img.shape
-    scale = s / max(h, w)
-    nh, nw = max(1, min(s, round(h * scale))), max(1, min(s, round(w * scale)))
-    # area averaging when shrinking, bilinear when enlarging (as cv2.INTER_AREA / _LINEAR)
-    resized = resample.resize(img, nh, nw, shrink=scale < 1)
-    out = np.zeros((s, s), dtype=np.float32)
-    y0, x0 = (s - nh) // 2, (s - nw) // 2
-    out[y0 : y0 + nh, x0 : x0 + nw] = resized
-    return out
+    return geometric_placed(pixels, p)[0]
 
 
 def normalise(img: Grey, p: Preprocessing) -> NDArray[np.float32]:

@@ -8,7 +8,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
 
 from desktop.core.model_spec import Preprocessing
-from desktop.core.preprocess import as_unit_float, foreground_box
+from desktop.core.preprocess import as_unit_float, placement
 
 #: (position, r, g, b): a perceptually ordered blue -> cyan -> yellow -> red ramp
 _STOPS = np.array(
@@ -64,18 +64,10 @@ def cam_image(cam: NDArray[np.floating], opacity: float) -> QImage:
 def cam_rect(pixels: NDArray[np.generic], p: Preprocessing) -> QRectF:
     """Where the network input square lies over the slice, in slice pixel coordinates.
 
-    Inverts :func:`desktop.core.preprocess.geometric` (foreground crop + letterbox),
+    The placement :func:`desktop.core.preprocess.geometric` used (crop + letterbox),
     so the CAM, computed on the network input, lands on the anatomy it came from.
     """
-    img = as_unit_float(pixels)
-    h, w = img.shape
-    t, b, left, r = foreground_box(img, p) if p.crop_foreground else (0, h, 0, w)
-    ch, cw = b - t, r - left
-    s = p.input_size
-    scale = s / max(ch, cw)
-    nh, nw = max(1, min(s, round(ch * scale))), max(1, min(s, round(cw * scale)))
-    y0, x0 = (s - nh) // 2, (s - nw) // 2
-    return QRectF(left - x0 / scale, t - y0 / scale, s / scale, s / scale)
+    return QRectF(*placement(as_unit_float(pixels), p).source_rect())
 
 
 def slice_image(pixels: NDArray[np.generic]) -> QImage:

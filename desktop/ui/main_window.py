@@ -373,5 +373,5 @@ def _notice_text() -> str:
         from desktop.core.resources import resource_path
 
         return resource_path("resources/notice.txt").read_text(encoding="utf-8").strip()
-    except Exception:  # the notice line is always shown; the long text is a tooltip
+    except (OSError, ValueError):  # the notice line is always shown; the text is a tooltip
         return NOTICE_LINE

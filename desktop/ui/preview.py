@@ -222,7 +222,8 @@ class PreviewPane(QWidget):
         else:
             try:
                 frames = {s.frame: s for s in self._read(Path(r.path))}
-            except Exception as exc:  # the file changed or vanished since it was classified
+            except Exception as exc:  # noqa: BLE001 - file changed or vanished; a reader bug
+                # must not break the preview
                 self._file_cache = None
                 return None, f"Cannot show this slice: {exc}"
             self._file_cache = (r.path, frames)

@@ -125,7 +125,7 @@ class ClassifyWorker(QRunnable):
         self.signals.started.emit()
         try:
             self._run()
-        except Exception as exc:  # report, never crash the pool thread
+        except Exception as exc:  # noqa: BLE001 - report, never crash the pool thread
             self.signals.errored.emit(f"{type(exc).__name__}: {exc}")
         finally:
             self.signals.finished.emit(self.is_cancelled())

@@ -9,8 +9,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.dataset import Dataset
+
+from desktop.samples import mr_dataset
+from desktop.samples import write_dicom as write_dicom  # the one DICOM writer
 
 PATIENT_NAME = "Doe^Jane"
 PATIENT_ID = "PID-SECRET-4711"
@@ -52,58 +54,7 @@ def write_palette_png(path: Path, indices: np.ndarray, palette: list[tuple[int, 
     return path
 
 
-def make_dicom(
-    pixels: np.ndarray,
-    *,
-    photometric: str = "MONOCHROME2",
-    slope: float | None = None,
-    intercept: float | None = None,
-    window: tuple[float, float] | None = None,
-    voi_lut: np.ndarray | None = None,
-    with_pixels: bool = True,
-) -> Dataset:
-    """An MR DICOM dataset (explicit VR little endian) holding uint16 ``pixels``.
-
-    ``pixels`` is R x C or F x R x C (multi-frame). It carries a patient name and ID
-    so tests can check that they never leak.
-    """
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = MRImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientName = PATIENT_NAME
-    ds.PatientID = PATIENT_ID
-    ds.Modality = "MR"
-    arr = np.asarray(pixels, dtype=np.uint16)
-    ds.Rows, ds.Columns = arr.shape[-2:]
-    if arr.ndim == 3:
-        ds.NumberOfFrames = arr.shape[0]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    if slope is not None:
-        ds.RescaleSlope = slope
-        ds.RescaleIntercept = intercept or 0.0
-        ds.RescaleType = "US"
-    if window is not None:
-        ds.WindowCenter, ds.WindowWidth = window
-    if voi_lut is not None:
-        item = Dataset()
-        item.LUTDescriptor = [len(voi_lut), 0, 16]
-        item.add_new(0x00283006, "US", [int(v) for v in voi_lut])  # LUTData
-        ds.VOILUTSequence = [item]
-    if with_pixels:
-        ds.PixelData = arr.tobytes()
-    return ds
-
-
-def write_dicom(path: Path, ds: Dataset) -> Path:
-    ds.save_as(path, enforce_file_format=True)
-    return path
+def make_dicom(pixels: np.ndarray, **kwargs: Any) -> Dataset:
+    """:func:`desktop.samples.mr_dataset` with a patient name and ID, so tests can check
+    that they never leak."""
+    return mr_dataset(pixels, patient=(PATIENT_NAME, PATIENT_ID), **kwargs)

@@ -14,17 +14,7 @@ from desktop.core.model_spec import OUTPUT_CAM, OUTPUT_OOD, Thresholds
 from desktop.core.preprocess import to_batch
 from desktop.core.results import Status
 from tests.model_factory import make_test_model, make_test_spec, reference_outputs
-
-
-def images(n: int = 12) -> list[np.ndarray]:
-    rng = np.random.default_rng(5)
-    yy, xx = np.mgrid[0:64, 0:80] / 64.0
-    out = []
-    for k in range(n):
-        r = rng.uniform(0.1, 0.4)
-        disk = ((xx - 0.6) ** 2 + (yy - 0.5) ** 2 < r**2).astype(np.float32)
-        out.append(np.clip(disk * rng.uniform(0.4, 1) + rng.random((64, 80)) * 0.1 * k, 0, 1))
-    return [i.astype(np.float32) for i in out]
+from tests.phantoms import disks as images
 
 
 @pytest.fixture(scope="module")

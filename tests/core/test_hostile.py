@@ -14,14 +14,11 @@ from desktop.core.discovery import discover
 from desktop.core.pipeline import Pipeline
 from desktop.core.results import Status
 from tests.core.factories import make_dicom, ramp, write_cv, write_dicom
+from tests.phantoms import noisy_head
 
 
 def brain_like(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:160, 0:160]
-    head = ((xx - 80) / 60) ** 2 + ((yy - 80) / 70) ** 2 < 1
-    img = head * (90 + 60 * rng.random((160, 160)))
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return noisy_head(seed, rx=60, ry=70)
 
 
 def build_corpus(root: Path) -> dict[str, Status | None]:

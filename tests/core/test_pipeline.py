@@ -16,18 +16,13 @@ from desktop.core.discovery import discover
 from desktop.core.pipeline import Pipeline
 from desktop.core.readers import read_slices
 from desktop.core.results import Status
-from tests.core.factories import make_dicom, ramp, write_cv, write_dicom
+from tests.core.factories import make_dicom, write_cv, write_dicom
+from tests.phantoms import picture
 
 
 @pytest.fixture(scope="module")
 def clf(test_model_path: Path) -> Classifier:
     return Classifier.load(test_model_path)
-
-
-def picture(k: int, h: int = 200, w: int = 260) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w]
-    disk = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) < (30 + 8 * k) ** 2
-    return np.clip(disk * (120 + 10 * k) + ramp(h, w) // (k + 2), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from desktop.core.pipeline import Pipeline
 from desktop.core.readers import images
 from desktop.core.results import Status
 from tests.core.factories import make_dicom, write_dicom
+from tests.phantoms import noisy_head as brain_like
 
 #: a good image is classified: any status but error, with probabilities (the tiny test
 #: model may call a synthetic slice out-of-distribution, which is a classification too)
@@ -42,15 +43,6 @@ class Expect:
 
     statuses: tuple[Status, ...]
     message: str = ""
-
-
-def brain_like(seed: int, size: int = 160) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    c = size / 2
-    head = ((xx - c) / (0.38 * size)) ** 2 + ((yy - c) / (0.44 * size)) ** 2 < 1
-    img = head * (90 + 60 * rng.random((size, size)))
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def encoded(suffix: str, img: np.ndarray) -> bytes:

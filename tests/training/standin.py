@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from desktop.core.model_spec import CLASS_NAMES
+from tests.phantoms import slice_image
 
 FEATURES = 12
 
@@ -53,18 +54,6 @@ class TinyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.forward_features(x).mean(dim=(2, 3)))
-
-
-def slice_image(label: str, rng: np.random.Generator, size: int = 96) -> np.ndarray:
-    """A uint8 'brain' ellipse with a class-dependent bright blob (none for no_tumor)."""
-    img = np.zeros((size, size), np.float32)
-    cv2.ellipse(img, (size // 2, size // 2), (size // 3, int(size / 2.6)), 0, 0, 360, 0.45, -1)
-    spots = {"glioma": (0.35, 0.35), "meningioma": (0.65, 0.3), "pituitary": (0.5, 0.7)}
-    if label in spots or label == "tumor":
-        fy, fx = spots.get(label, spots[str(rng.choice(list(spots)))])
-        cv2.circle(img, (int(fx * size), int(fy * size)), size // 9, 0.95, -1)
-    img += rng.normal(0, 0.04, img.shape).astype(np.float32)
-    return np.clip(img * 255, 0, 255).astype(np.uint8)
 
 
 def make_dataset(root: Path, per_class: int = 6, seed: int = 0) -> Path:

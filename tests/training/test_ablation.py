@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from training.ablation import (
+from training.augment import AugmentConfig, augment
+from training.cache import Cache
+from training.manifest import PARTIAL
+from training.studies.ablation import (
     by_source,
     called_meningioma,
     json_safe,
@@ -17,8 +20,6 @@ from training.ablation import (
     paired_difference,
     source_probe,
 )
-from training.augment import AugmentConfig, augment
-from training.cache import TUMOR_INDEX, Cache
 from training.train import Sampling, augment_config, get_args_parser, sampling_weights
 
 G, M, N, P = 0, 1, 2, 3  # glioma, meningioma, no_tumor, pituitary
@@ -50,8 +51,11 @@ def test_sampling_weights_balanced_vs_uniform() -> None:
 
 def test_switch_defaults_are_the_recipe_and_parse() -> None:
     default = get_args_parser().parse_args([])
-    assert default.sampling == "balanced" and default.intensity_aug is True
-    assert augment_config(default).intensity
+    assert default.sampling == "label_source" and default.intensity_aug is True
+    cfg = augment_config(default)
+    assert (
+        cfg.intensity and cfg.p_skull_strip == 0.3 and cfg.p_window == 0.2 and cfg.p_aniso == 0.15
+    )
     off = get_args_parser().parse_args(["--sampling", "uniform", "--no-intensity-aug"])
     assert off.sampling == "uniform" and not augment_config(off).intensity
 
@@ -74,12 +78,12 @@ def test_intensity_switch_changes_only_intensity() -> None:
     assert ((full_on > 0.05) == (full_off > 0.05)).float().mean() > 0.9
 
 
-def test_metric_labels_maps_partial_tumour() -> None:
-    assert metric_labels(np.array([0, 2, TUMOR_INDEX])).tolist() == [0, 2, -1]
+def test_metric_labels_keep_the_one_encoding() -> None:
+    assert metric_labels(np.array([0, 2, PARTIAL])).tolist() == [0, 2, PARTIAL]
 
 
 def test_called_meningioma_by_hand() -> None:
-    y = np.array([-1, -1, -1, -1, G, P, M, N])
+    y = np.array([PARTIAL, PARTIAL, PARTIAL, PARTIAL, G, P, M, N])
     p = np.array([M, M, M, G, M, P, M, M])
     out = called_meningioma(y, p)
     assert out["type_unknown"] == {"n": 4, "rate": 0.75}
@@ -88,7 +92,7 @@ def test_called_meningioma_by_hand() -> None:
 
 
 def test_by_source_splits_rows() -> None:
-    y = np.array([G, P, N, N, -1, -1])
+    y = np.array([G, P, N, N, PARTIAL, PARTIAL])
     p = np.array([G, G, N, M, M, N])
     src = np.array(["figshare", "figshare", "br35h", "br35h", "br35h", "br35h"])
     out = by_source(y, p, src, np.arange(6), n_boot=50)
@@ -112,7 +116,7 @@ def test_paired_difference() -> None:
     lo, hi = d["accuracy"]["ci95"]
     assert 0.4 < lo < 0.5 < hi < 0.6
     assert np.isnan(d["type_unknown_called_meningioma"]["value"])  # no type-unknown rows
-    yu = np.array([-1] * 10 + [G] * 10)
+    yu = np.array([PARTIAL] * 10 + [G] * 10)
     pa = np.array([M] * 8 + [G] * 2 + [G] * 10)
     pb = np.array([M] * 3 + [G] * 7 + [G] * 10)
     du = paired_difference(yu, pa, pb, np.arange(20), n_boot=100)["type_unknown_called_meningioma"]
@@ -131,7 +135,7 @@ def test_source_probe_separable_vs_random() -> None:
 
 
 def test_markdown_renders_every_run() -> None:
-    y = np.array([G, P, N, -1, M, N])
+    y = np.array([G, P, N, PARTIAL, M, N])
     p = np.array([G, M, N, M, M, G])
     src = np.array(["figshare", "sartaj", "sartaj", "br35h", "sartaj", "br35h"])
     block = by_source(y, p, src, np.arange(6), n_boot=20)

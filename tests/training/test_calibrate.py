@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.calibrate import (
+from training.calibration import (
     choose_threshold,
     coverage_error,
     expected_calibration_error,

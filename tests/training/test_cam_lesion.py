@@ -18,6 +18,7 @@ from torch import nn
 from desktop.core.classifier import Classifier
 from desktop.core.model_spec import Preprocessing
 from desktop.core.preprocess import geometric
+from tests.phantoms import lesion_phantom as phantom
 from training.export import ExportWrapper, build_spec, export_onnx
 
 SIZE = 64
@@ -48,13 +49,6 @@ class BrightSpotNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(self.forward_features(x).mean(dim=(2, 3)))
-
-
-def phantom(centre: tuple[int, int], size: int = 160) -> np.ndarray:
-    img = np.zeros((size, size), np.float32)
-    cv2.ellipse(img, (size // 2, size // 2), (60, 70), 0, 0, 360, 0.4, -1)
-    cv2.circle(img, centre, 9, 0.95, -1)
-    return img
 
 
 @pytest.fixture(scope="module")

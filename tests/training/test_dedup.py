@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.phantoms import VARIANTS, synthetic_slice, synthetic_volume
 from training.data import Label, Record, index_roots, read_grey
 from training.dedup import (
     DEFAULT_SOFT_THRESHOLD,
@@ -20,28 +21,6 @@ from training.dedup import (
     soft_merge,
     thumbnail,
 )
-
-
-def synthetic_slice(seed: int, h: int = 200, w: int = 170) -> np.ndarray:
-    """A head-like uint8 slice: bright skull ring around a blobby interior unique to the seed."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:h, :w]
-    r = ((yy - h / 2) / (h * 0.42)) ** 2 + ((xx - w / 2) / (w * 0.42)) ** 2
-    tex = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 8)
-    tex = cv2.GaussianBlur((tex > np.median(tex)).astype(np.float32), (0, 0), 2)
-    img = np.where(r < 0.85, 0.15 + 0.75 * tex, 0.0) + np.where((r >= 0.85) & (r < 1), 0.9, 0)
-    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
-
-
-VARIANTS = {
-    "flipped": lambda im: im[:, ::-1],
-    "rotated90": lambda im: np.rot90(im),
-    "resized": lambda im: cv2.resize(im, (im.shape[1] * 3 // 5, im.shape[0] * 3 // 5)),
-    "upscaled_padded": lambda im: cv2.copyMakeBorder(
-        cv2.resize(im, (im.shape[1] * 2, im.shape[0] * 2)), 30, 10, 50, 0, cv2.BORDER_CONSTANT
-    ),
-    "darker": lambda im: (im.astype(np.float32) * 0.7).astype(np.uint8),
-}
 
 
 @pytest.fixture
@@ -171,25 +150,6 @@ def test_records_keep_labels_through_fingerprinting(crafted: list[Record]) -> No
     assert len(fps.content_hash) == len(fps.records) == len(fps.thumbs)
     grey = read_grey(fps.records[0].path)
     assert grey is not None
-
-
-def synthetic_volume(seed: int, d: int = 64, h: int = 180, w: int = 150) -> np.ndarray:
-    """A head-like uint8 volume whose interior structure changes smoothly along z (a
-    thresholded 3-D Gaussian random field, about 6 voxels across), sliced like an MRI."""
-    rng = np.random.default_rng(seed)
-    noise = rng.random((d, h, w)).astype(np.float32)
-    f = [np.fft.fftfreq(n) for n in (d, h, w)]
-    k2 = f[0][:, None, None] ** 2 + f[1][None, :, None] ** 2 + f[2][None, None, :] ** 2
-    field = np.real(np.fft.ifftn(np.fft.fftn(noise) * np.exp(-2 * (np.pi * 6.0) ** 2 * k2)))
-    tex = (field > np.median(field)).astype(np.float32)
-    yy, xx = np.mgrid[:h, :w]
-    r = ((yy - h / 2) / (h * 0.42)) ** 2 + ((xx - w / 2) / (w * 0.42)) ** 2
-    out = []
-    for z in range(d):
-        t = cv2.GaussianBlur(tex[z], (0, 0), 2)
-        img = np.where(r < 0.85, 0.15 + 0.75 * t, 0.0) + np.where((r >= 0.85) & (r < 1), 0.9, 0)
-        out.append((np.clip(img, 0, 1) * 255).astype(np.uint8))
-    return np.stack(out)
 
 
 def test_adjacent_slices_cluster_and_distant_ones_do_not() -> None:

@@ -11,14 +11,16 @@ import onnx
 import pytest
 import torch
 
-from desktop.core.model_spec import INPUT_NAME, METADATA_KEY, ModelSpec, Preprocessing
+from desktop.core.classifier import Classifier
+from desktop.core.model_spec import METADATA_KEY, ModelSpec, Preprocessing
 from desktop.core.preprocess import to_batch
 from tests.training.standin import TinyNet, make_dataset
-from training.inputs import read_grey, read_manifest
+from training.inputs import read_grey
+from training.manifest import PARTIAL, Label, ManifestRow, Split, read_manifest
 from training.metrics import bootstrap_ci, cluster_ids, confusion, metrics_with_ci, point_metrics
 
-# hand-made case: labels (-1 = tumour of unknown type) and predictions
-Y = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 3, -1, -1])
+# hand-made case: labels (PARTIAL = tumour of unknown type) and predictions
+Y = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 3, PARTIAL, PARTIAL])
 P = np.array([0, 0, 1, 1, 1, 2, 2, 0, 3, 2, 2, 0])
 
 
@@ -36,22 +38,24 @@ def test_confusion_and_point_metrics_by_hand() -> None:
 
 
 def test_firm_calls_count_silent_misses_by_hand() -> None:
-    from types import SimpleNamespace
-
+    from desktop.core.results import Status
     from training.evaluate import Predictions, firm_calls
-    from training.inputs import ManifestRow
 
     names = ["glioma", "meningioma", "no_tumor", "pituitary", "tumor"]
     rows = tuple(
-        ManifestRow(f"{i}.png", "s", "", names[int(y)], f"c{i}", "test") for i, y in enumerate(Y)
+        ManifestRow(f"{i}.png", "s", "", Label(names[int(y)]), f"c{i}", Split.TEST)
+        for i, y in enumerate(Y)
     )
     # confident on all but rows 1 and 9; row 11 is out of distribution
     conf = np.array([0.99, 0.6, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.6, 0.99, 0.99])
     ood = np.zeros(len(Y), np.float32)
     ood[11] = 5.0
-    pred = Predictions(rows, np.zeros((len(Y), 4), np.float32), ood)
-    spec = SimpleNamespace(thresholds=SimpleNamespace(uncertain=0.95, ood_score=1.0))
-    f = firm_calls(Y, P, conf, pred, spec, n_boot=50, seed=0)  # type: ignore[arg-type]
+    statuses = tuple(
+        Status.UNSUPPORTED if o > 1.0 else Status.OK if c >= 0.95 else Status.UNCERTAIN
+        for c, o in zip(conf, ood, strict=True)
+    )  # what decide() says for these (its own tests: tests/core/test_inference.py)
+    pred = Predictions(rows, np.zeros((len(Y), 4), np.float32), ood, statuses)
+    f = firm_calls(Y, P, pred, n_boot=50, seed=0)
     assert f["n"] == 9 and f["coverage"] == pytest.approx(9 / 12)
     # the pituitary called no_tumor (row 9) is uncertain: not a silent miss; the partial
     # tumour called no_tumor (row 10) is firm: the one silent miss of 9 tumour slices
@@ -121,7 +125,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("data")
     manifest = make_dataset(root, per_class=6)
     prep = Preprocessing(input_size=48)
-    rows = [r for r in read_manifest(manifest) if r.label_index >= 0]
+    rows = [r for r in read_manifest(manifest) if r.label_index != PARTIAL]
     x = torch.from_numpy(to_batch([read_grey(root / r.path) for r in rows], prep))
     y = torch.tensor([r.label_index for r in rows])
     model = TinyNet()
@@ -183,12 +187,10 @@ def test_release_end_to_end(run: dict[str, Path], released: Path) -> None:
 
     # the report's accuracy is what onnxruntime says on the test images (independent recount)
     rows = [r for r in read_manifest(run["manifest"]) if r.split == "test"]
-    from training.export import session
-
     x = to_batch([read_grey(run["root"] / r.path) for r in rows], spec.preprocessing)
-    logits = session(onnx_path).run(["logits"], {INPUT_NAME: x})[0]
+    logits = Classifier.load(onnx_path).outputs(x).logits
     lab = np.array([r.label_index for r in rows])
-    acc = float((logits.argmax(1)[lab >= 0] == lab[lab >= 0]).mean())
+    acc = float((logits.argmax(1)[lab != PARTIAL] == lab[lab != PARTIAL]).mean())
     assert rep["test"]["metrics"]["accuracy"]["value"] == pytest.approx(acc)
     assert rep["test"]["n"] == len(rows) and set(rep["by_source"]) == {
         "br35h",
@@ -218,7 +220,7 @@ def test_release_end_to_end(run: dict[str, Path], released: Path) -> None:
     assert f"{rep['test']['metrics']['accuracy']['value']:.3f}" in card
     assert "| tiny stand-in |" in card and rep["model"]["sha256"] in card
     # the sidecar hash the app checks is written with the model, and the app accepts it
-    from desktop.core.classifier import Classifier, recorded_sha256
+    from desktop.core.classifier import recorded_sha256
 
     onnx_file = next(out.glob("*.onnx"))
     assert recorded_sha256(onnx_file) == rep["model"]["sha256"]
@@ -255,7 +257,7 @@ def test_report_command_compares_runs(released: Path, tmp_path: Path) -> None:
 
 
 def test_by_source_macro_f1_counts_only_the_classes_a_source_has() -> None:
-    from training.report import own_classes_macro_f1
+    from training.metrics import own_classes_macro_f1
 
     # figshare-like: no tumour-free slices, one tumour called no_tumor (column 2)
     cm = [[9, 1, 0, 0], [0, 8, 1, 1], [0, 0, 0, 0], [0, 0, 0, 10]]

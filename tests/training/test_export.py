@@ -29,11 +29,10 @@ from training.export import (
     export_onnx,
     parity,
     parity_slices,
-    read_spec,
-    session,
     synthetic_slices,
 )
-from training.inputs import DEFAULT_MANIFEST
+from training.manifest import DEFAULT_MANIFEST
+from training.onnx_io import load, read_spec
 from training.ood import MultiLevelScorer, head_all
 
 SIZE = 48
@@ -105,7 +104,7 @@ def test_dynamic_batch_and_output_shapes(
 ) -> None:
     path, model, _ = exported
     x = np.random.default_rng(n).normal(0, 1, (n, 3, SIZE, SIZE)).astype(np.float32)
-    logits, cam, ood = session(path).run(None, {INPUT_NAME: x})
+    logits, cam, ood = load(path).run([OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD], x)
     assert logits.shape == (n, 4) and cam.shape == (n, 4, SIZE // 4, SIZE // 4)
     assert ood.shape == (n,) and np.all(ood >= 0)
     with torch.no_grad():
@@ -138,6 +137,6 @@ def test_uncalibrated_export_has_a_zero_ood_output(tmp_path: Path) -> None:
     path = tmp_path / "plain.onnx"
     export_onnx(ExportWrapper(model), build_spec(Preprocessing(input_size=SIZE), "tiny"), path)
     x = np.zeros((2, 3, SIZE, SIZE), np.float32)
-    _, _, ood = session(path).run(None, {INPUT_NAME: x})
+    ood = load(path).outputs(x).ood
     assert ood.shape == (2,) and not ood.any()
     assert read_spec(path).thresholds.ood_score == float("inf")

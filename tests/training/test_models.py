@@ -177,7 +177,7 @@ def imagenet_mobilenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not MOBILENET_TFLITE.is_file():
         pytest.skip("../shared MobileNetV2 weights are absent")
     pytest.importorskip("tflite", reason="the tflite package is needed to read the .tflite")
-    from training.tflite_import import convert
+    from training.studies.tflite_import import convert
 
     out = tmp_path_factory.mktemp("mnv2") / "mobilenet_v2.pth"
     torch.save(convert(MOBILENET_TFLITE), out)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.training.test_dedup import VARIANTS, synthetic_slice
+from tests.phantoms import VARIANTS, synthetic_slice
 from training.__main__ import main
 from training.data import Label, Record
 from training.dedup import Pairs

@@ -195,8 +195,9 @@ def test_ablation_switches_recorded(synth: dict[str, Path], tmp_path: Path) -> N
 def test_warm_start_chain_and_reproducible_commands(synth: dict[str, Path], tmp_path: Path) -> None:
     """A model trained in two runs (--init the first's checkpoint) records both stages,
     and the model card's commands parse back to exactly those arguments."""
-    from training.export import provenance
-    from training.report import _train_commands, train_command
+    from training.provenance import provenance
+    from training.reproduce import train_command
+    from training.reproduce import train_commands as _train_commands
     from training.train import warm_start_chain
 
     common = [
@@ -255,9 +256,10 @@ def test_card_commands_include_the_distillation_teacher(
 ) -> None:
     """The teacher's own training and predict-logits commands come before the student's,
     and a manifest identical to the committed one is written as its repository path."""
-    from training.export import provenance
     from training.inputs import file_sha256
-    from training.report import COMMITTED_MANIFEST, _train_commands
+    from training.provenance import provenance
+    from training.reproduce import COMMITTED_MANIFEST
+    from training.reproduce import train_commands as _train_commands
 
     common = [
         *("--arch", "baseline_cnn", "--size", "32", "--batch-size", "8"),

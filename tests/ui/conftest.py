@@ -17,31 +17,53 @@ from PySide6.QtCore import QThreadPool  # noqa: E402
 from desktop.core.decisions import DATA_DIR_ENV  # noqa: E402
 from desktop.core.model_spec import CLASS_NAMES  # noqa: E402
 from desktop.core.results import SliceResult, Status  # noqa: E402
+from tests.phantoms import brain_like  # noqa: E402, F401  (tests import it from here)
+
+
+class _TrackedPool(QThreadPool):
+    """QThreadPool that records itself (every pool the app makes in a test)."""
+
+    made: list[QThreadPool] = []
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        _TrackedPool.made.append(self)
 
 
 @pytest.fixture(autouse=True)
-def no_dangling_thread_pool(qapp: object) -> Iterator[None]:
-    """Fail a test that leaves QThreadPool work running (napari's _dangling_qthread_pool).
+def no_dangling_thread_pool(qapp: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail a test that leaves work running on any QThreadPool: the global one and every
+    pool the app creates (napari's _dangling_qthread_pool, extended to private pools).
 
     A worker emits ``finished`` just before its ``run()`` returns, so a short grace is
     allowed; work still running after it is a leak.
     """
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("desktop.ui") and getattr(module, "QThreadPool", None) is QThreadPool:
+            monkeypatch.setattr(module, "QThreadPool", _TrackedPool)
+    _TrackedPool.made = []
     yield
-    pool = QThreadPool.globalInstance()
-    if not pool.waitForDone(1_000):
+    pools = [QThreadPool.globalInstance(), *_TrackedPool.made]
+    _TrackedPool.made = []
+    leaked = busy_pools(pools, grace_ms=1_000)
+    for pool in leaked:
         pool.waitForDone(30_000)
-        pytest.fail("the test left QThreadPool work running")
+    if leaked:
+        pytest.fail(f"the test left work running on {len(leaked)} QThreadPool(s)")
 
 
-def brain_like(size: int = 96, seed: int = 0) -> np.ndarray:
-    """A grey ellipse with a bright blob: enough structure for the test model."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((size, size), np.uint8)
-    cv2.ellipse(img, (size // 2, size // 2), (size // 3, size * 2 // 5), 0, 0, 360, 110, -1)
-    cx, cy = rng.integers(size // 3, 2 * size // 3, 2)
-    cv2.circle(img, (int(cx), int(cy)), size // 10, 230, -1)
-    noise = rng.normal(0, 8, img.shape)
-    return np.clip(img + noise * (img > 0), 0, 255).astype(np.uint8)
+def busy_pools(pools: list[QThreadPool], grace_ms: int) -> list[QThreadPool]:
+    """The pools with work still running after ``grace_ms`` each."""
+    out = []
+    for pool in pools:
+        try:
+            if not pool.waitForDone(grace_ms):
+                out.append(pool)
+        except RuntimeError:  # its C++ object went with its parent: nothing can run on it
+            continue
+    return out
 
 
 @pytest.fixture

@@ -174,3 +174,29 @@ def test_worker_cancel_with_real_pipeline_finishes_quickly(qtbot, tmp_path: Path
     assert blocker.args == [True]
     assert 0 < len(rows) < 150
     assert [r.file_name for r in rows] == [f"s{i:03d}.png" for i in range(len(rows))]
+
+
+def test_busy_private_pools_are_found(qapp: object) -> None:
+    """The dangling-pool fixture sees work on a pool the app made itself (not global)."""
+    import threading
+
+    from PySide6.QtCore import QRunnable, QThreadPool
+
+    import desktop.ui.thumbnails as thumbnails
+    from tests.ui.conftest import busy_pools
+
+    release = threading.Event()
+
+    class Wait(QRunnable):
+        def run(self) -> None:
+            release.wait(20)
+
+    pool = thumbnails.QThreadPool()  # the tracked class the fixture put there
+    assert type(pool) is not QThreadPool
+    pool.start(Wait())
+    try:
+        assert busy_pools([pool], grace_ms=100) == [pool]
+    finally:
+        release.set()
+        pool.waitForDone(5_000)
+    assert busy_pools([pool], grace_ms=1_000) == []

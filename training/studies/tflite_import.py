@@ -1,8 +1,10 @@
 """Turn the quantised ImageNet MobileNetV2 ``.tflite`` into a torchvision-layout state dict.
 
-``python -m training.tflite_import [--tflite ../shared/weights/mobilenet_v2_1.0_224_quant.tflite]
+``python -m training.studies.tflite_import
+[--tflite ../shared/weights/mobilenet_v2_1.0_224_quant.tflite]
 [--out CACHE/mobilenet_v2_imagenet_torchvision_layout.pth]``, CACHE being
-``training.cache.DEFAULT_CACHE_DIR`` (``$BRAIN_MRI_CACHE``, else ~/.cache/brain_mri_review/training)
+``training.manifest.DEFAULT_CACHE_DIR`` (``$BRAIN_MRI_CACHE``, else
+~/.cache/brain_mri_review/training)
 
 Weights are dequantised ((q - zero_point) * scale); biases are int32 with scale
 input_scale * weight_scale. Batch norm was folded into the convolutions, so every
@@ -15,15 +17,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
-from training.cache import DEFAULT_CACHE_DIR
+from training.manifest import DEFAULT_CACHE_DIR, SHARED
 from training.models import MobileNetV2
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TFLITE = REPO_ROOT / ".." / "shared" / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
+DEFAULT_TFLITE = SHARED / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
 DEFAULT_OUT = DEFAULT_CACHE_DIR / "mobilenet_v2_imagenet_torchvision_layout.pth"
 
 
@@ -86,7 +89,7 @@ def convert(tflite_path: Path = DEFAULT_TFLITE) -> dict[str, torch.Tensor]:
             raise ValueError(f"{key}: {w.shape} vs {tuple(state[key].shape)}")
         state[key] = torch.from_numpy(w)
         bn = _bn_prefix(key)
-        eps = net.get_submodule(bn).eps
+        eps = float(cast(nn.BatchNorm2d, net.get_submodule(bn)).eps)
         state[f"{bn}.weight"] = torch.ones(len(b))
         state[f"{bn}.bias"] = torch.from_numpy(b.copy())
         state[f"{bn}.running_mean"] = torch.zeros(len(b))

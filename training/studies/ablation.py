@@ -1,6 +1,7 @@
 """Ablation of the sequence-shortcut counter-measures: checkpoints compared by source.
 
-``python -m training.ablation --run full=RUN_DIR --run none=RUN_DIR --out models/ablation.json``
+``python -m training.studies.ablation --run full=RUN_DIR --run none=RUN_DIR
+--out models/ablation.json``
 
 Each run's ``checkpoint.pth`` is evaluated on the cached validation and test splits (the
 cache holds the app's :func:`desktop.core.preprocess.geometric`; normalisation as in
@@ -27,22 +28,26 @@ import torch
 from numpy.typing import NDArray
 
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
-from training.cache import DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT, TUMOR_INDEX, load_cache, read_rows
+from training.cache import load_cache
+from training.manifest import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_DATA_ROOT,
+    PARTIAL,
+    SOURCES,
+    read_manifest,
+)
 from training.metrics import NO_TUMOR, cluster_ids, metrics_with_ci, point_metrics
 from training.models import create_model
 from training.train import batch_input
 
 Arr = NDArray[Any]
 MENINGIOMA = CLASS_NAMES.index("meningioma")
-SOURCES = ("sartaj", "figshare", "br35h")
 KEYS = ("accuracy", "macro_f1", "tumour_called_no_tumor", "no_tumor_called_tumour")
 
 
 def metric_labels(cache_labels: NDArray[np.integer]) -> NDArray[np.int64]:
-    """Cache labels (partial tumour = TUMOR_INDEX) -> metrics labels (partial tumour = -1)."""
-    y = np.asarray(cache_labels, dtype=np.int64).copy()
-    y[y == TUMOR_INDEX] = -1
-    return y
+    """Cache labels as int64 (cache and metrics share one encoding: partial = PARTIAL)."""
+    return np.asarray(cache_labels, dtype=np.int64)
 
 
 def called_meningioma(y: NDArray[np.integer], p: NDArray[np.integer]) -> dict[str, Any]:
@@ -55,8 +60,8 @@ def called_meningioma(y: NDArray[np.integer], p: NDArray[np.integer]) -> dict[st
     y, p = np.asarray(y), np.asarray(p)
     out: dict[str, Any] = {}
     for name, mask in (
-        ("type_unknown", y == -1),
-        ("glioma_pituitary", (y >= 0) & (y != NO_TUMOR) & (y != MENINGIOMA)),
+        ("type_unknown", y == PARTIAL),
+        ("glioma_pituitary", (y < PARTIAL) & (y != NO_TUMOR) & (y != MENINGIOMA)),
     ):
         n = int(mask.sum())
         out[name] = {
@@ -90,10 +95,10 @@ def by_source(
 def type_unknown_called_meningioma(
     y: NDArray[np.integer], p: NDArray[np.integer], w: NDArray[np.floating] | None = None
 ) -> float:
-    """(Weighted) share of type-unknown tumours (label -1) called meningioma; nan if none."""
+    """(Weighted) share of type-unknown tumours (PARTIAL) called meningioma; nan if none."""
     y, p = np.asarray(y), np.asarray(p)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
-    m = y == -1
+    m = y == PARTIAL
     total = w[m].sum()
     return float((w[m] * (p[m] == MENINGIOMA)).sum() / total) if total > 0 else float("nan")
 
@@ -229,8 +234,8 @@ def evaluate_runs(
     reference_init: Path | None = None,
 ) -> dict[str, Any]:
     """The ablation record (JSON-able): every run by split and source, paired differences."""
-    rows = read_rows(manifest)
-    clusters = cluster_ids([r["cluster"] for r in rows])
+    rows = read_manifest(manifest)
+    clusters = cluster_ids([r.cluster for r in rows])
     out: dict[str, Any] = {"runs": {}, "differences": {}}
     preds: dict[str, Arr] = {}
     cache = None
@@ -384,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.n_boot,
         args.reference_init,
     )
-    result["command"] = "python -m training.ablation " + " ".join(
+    result["command"] = "python -m training.studies.ablation " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
     if args.out.exists():  # keep what other scripts merged in (scripts/size_cost.py)

@@ -1,139 +1,25 @@
-"""Figures and the model card, from evaluation reports (``report.json`` of each run).
+"""MODEL_CARD.md from evaluation reports (``report.json`` of each run).
 
 The first report is the bundled model; the others (baseline CNN, MobileNetV2 transfer,
 ...) fill the comparison table. Everything here reads JSON, so the card can be rebuilt
-without re-running any network.
+without re-running any network. Firm calls, coverage and the probes' statuses in the
+reports come from the app's own rule (:func:`desktop.core.decide.decide`).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from desktop.core.model_spec import CLASS_NAMES  # noqa: E402
-
-ROW_NAMES = (*CLASS_NAMES, "tumor (type unknown)")
-#: the split manifest as committed, written so in the card's commands
-COMMITTED_MANIFEST = "training/splits/manifest.csv"
-
-
-def committed_manifest_sha256() -> str | None:
-    from training.inputs import DEFAULT_MANIFEST, file_sha256
-
-    return file_sha256(DEFAULT_MANIFEST) if DEFAULT_MANIFEST.is_file() else None
-
+from desktop.core.model_spec import CLASS_NAMES
+from training.metrics import own_classes_macro_f1
+from training.reproduce import committed_manifest_sha256, train_commands
 
 TARGETS = {  # issue 3: EfficientNet-B0 targets on the held-out test split
     "accuracy": (">=", 0.97),
     "macro_f1": (">=", 0.97),
     "tumour_called_no_tumor": ("<=", 0.01),
 }
-
-
-def _matrix(block: dict[str, Any]) -> np.ndarray:
-    return np.vstack([np.asarray(block["confusion"]), np.asarray(block["partial_tumor_predicted"])])
-
-
-def _plot_confusion(ax: Any, block: dict[str, Any], title: str) -> None:
-    m = _matrix(block)
-    rows = m.sum(axis=1, keepdims=True)
-    frac = np.divide(m, rows, out=np.zeros(m.shape, float), where=rows > 0)
-    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-    for (i, j), v in np.ndenumerate(m):
-        ax.text(
-            j,
-            i,
-            str(int(v)),
-            ha="center",
-            va="center",
-            color="white" if frac[i, j] > 0.6 else "black",
-            fontsize=8,
-        )
-    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(ROW_NAMES)), ROW_NAMES, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    acc = block["metrics"]["accuracy"]["value"]
-    ax.set_title(f"{title} (n={block['n']}, acc {acc:.3f})", fontsize=9)
-
-
-def _plot_reliability(ax: Any, block: dict[str, Any], title: str) -> None:
-    bins = block.get("reliability") or []
-    ok = [b for b in bins if b["count"] > 0]
-    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
-    if ok:
-        centres = [(b["lo"] + b["hi"]) / 2 for b in ok]
-        ax.bar(
-            centres,
-            [b["accuracy"] for b in ok],
-            width=1 / len(bins),
-            alpha=0.6,
-            edgecolor="black",
-            label="accuracy",
-        )
-        ax.plot(
-            [b["confidence"] for b in ok],
-            [b["accuracy"] for b in ok],
-            "o-",
-            ms=3,
-            color="C3",
-            label="mean confidence",
-        )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("calibrated confidence")
-    ax.set_ylabel("accuracy")
-    ece = block.get("ece_calibrated", float("nan"))
-    ax.set_title(f"{title} (ECE {ece:.3f}, n={block.get('n_labelled', 0)})", fontsize=9)
-
-
-def _grid(blocks: dict[str, dict[str, Any]], plot: Any, path: Path) -> Path:
-    n = len(blocks)
-    cols = min(n, 2)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.4 * rows), squeeze=False)
-    for ax, (title, block) in zip(axes.ravel(), blocks.items(), strict=False):
-        plot(ax, block, title)
-    for ax in axes.ravel()[n:]:
-        ax.axis("off")
-    fig.subplots_adjust(left=0.16, right=0.97, bottom=0.14, top=0.93, wspace=0.55, hspace=0.5)
-    fig.savefig(path, dpi=100)  # fixed margins: tight_layout costs more than the drawing
-    plt.close(fig)
-    return path
-
-
-def write_figures(report: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Confusion matrices and reliability diagrams, overall and by source (PNG)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    labelled = {"test (all sources)": report["test"]}
-    labelled.update({f"test: {s}": b for s, b in report["by_source"].items()})
-    with_rel = {k: v for k, v in labelled.items() if v.get("reliability")}
-    paths = [
-        _grid(
-            {"test (all sources)": report["test"]}, _plot_confusion, out_dir / "confusion_test.png"
-        ),
-        _grid(labelled, _plot_confusion, out_dir / "confusion_by_source.png"),
-        _grid(
-            {"test (all sources)": report["test"]},
-            _plot_reliability,
-            out_dir / "reliability_test.png",
-        ),
-        _grid(with_rel, _plot_reliability, out_dir / "reliability_by_source.png"),
-        _grid(
-            {"Sartaj Testing folder": report["sartaj_testing"]},
-            _plot_confusion,
-            out_dir / "confusion_sartaj_testing.png",
-        ),
-    ]
-    return paths
 
 
 def num(d: dict[str, Any], key: str, spec: str = ".3f") -> str:
@@ -196,75 +82,6 @@ LIMITATIONS = """\
 """
 
 
-def train_command(args: dict[str, Any] | None) -> str:
-    """``python -m training train`` with the arguments of a run that differ from the defaults.
-
-    Paths to machine-local files (cache, output, checkpoints, teacher logits) are kept as
-    they were: they say what was used, and are placeholders on another machine.
-    """
-    if not args:
-        return "python -m training train ...        # (arguments not recorded)"
-    from training.train import get_args_parser
-
-    parts = ["python -m training train"]
-    for action in get_args_parser()._actions:
-        k = action.dest
-        if k not in args or k == "help":
-            continue
-        v, flag = args[k], action.option_strings[0] if action.option_strings else ""
-        if isinstance(action, argparse.BooleanOptionalAction):
-            if v != action.default:
-                parts.append(flag if v else f"--no-{flag[2:]}")
-        elif action.nargs == 0:  # store_true
-            if v:
-                parts.append(flag)
-        elif v is not None and str(v) != str(action.default):
-            parts.append(f"{flag} {v}")
-    return " ".join(parts)
-
-
-def _train_commands(mdl: dict[str, Any], manifest_sha256: str | None = None) -> str:
-    """One training command per stage, oldest first (a model trained in several runs),
-    each distillation teacher's own commands before the first stage that used it.
-
-    A manifest whose sha256 is the committed one's is written as its path in the
-    repository (it was a copy of it on the training machine).
-    """
-    final = {k: mdl.get(k) for k in ("teacher", "manifest_sha256")}
-    stages = [
-        *reversed(mdl.get("earlier_stages") or []),
-        {"args": mdl.get("training_args"), **final},
-    ]
-    lines: list[str] = []
-    teachers_done: set[str] = set()
-
-    def portable(st: dict[str, Any]) -> dict[str, Any] | None:
-        args = st.get("args")
-        if args and manifest_sha256 and st.get("manifest_sha256") == manifest_sha256:
-            return {**args, "manifest": COMMITTED_MANIFEST}
-        return args
-
-    for i, st in enumerate(stages, 1):
-        t = st.get("teacher") or {}
-        if t and t.get("logits") not in teachers_done:
-            teachers_done.add(t.get("logits"))
-            members = t.get("members") or []
-            kind = "an ensemble, mean of logits" if len(members) > 1 else "one network"
-            lines.append(f"# distillation teacher ({kind}): {t['logits']}")
-            for m in members:
-                lines.append(train_command(portable(m)))
-            if members:
-                ckpts = " ".join(m["checkpoint"] for m in members)
-                lines.append(
-                    f"python -m training predict-logits --checkpoint {ckpts} --out {t['logits']}"
-                )
-            else:
-                lines.append("# (the teacher's run was not on this machine at release)")
-        head = f"# stage {i} of {len(stages)}\n" if len(stages) > 1 else ""
-        lines.append(head + train_command(portable(st)))
-    return "\n".join(lines)
-
-
 def _firm_line(t: dict[str, Any]) -> str:
     """The card's bullet on firm calls (what the app shows as ``ok``), if evaluated."""
     f = t.get("firm")
@@ -272,8 +89,9 @@ def _firm_line(t: dict[str, Any]) -> str:
         return "- Firm calls: not evaluated."
     m = f["metrics"]
     return (
-        f"- **Firm calls** (shown `ok`: calibrated confidence at or above the threshold and OOD\n"
-        f"  score at or below it): {f['n']} of {t['n']} test slices ({f['coverage']:.1%}).\n"
+        f"- **Firm calls** (shown `ok` by the app's own rule, `desktop.core.decide`: not blank,\n"
+        f"  not a colour picture, OOD score at or below its threshold, calibrated confidence at\n"
+        f"  or above it): {f['n']} of {t['n']} test slices ({f['coverage']:.1%}).\n"
         f"  Their accuracy {fmt(m['accuracy'])} (n={m['accuracy']['n']}); tumour called\n"
         f"  no_tumor among them {fmt(m['tumour_called_no_tumor'], True)}. **Silent misses**\n"
         f"  (a tumour slice given a firm `no_tumor`): {f['silent_misses']} of {f['n_tumour']}\n"
@@ -284,6 +102,8 @@ def _firm_line(t: dict[str, Any]) -> str:
 
 def _leakage(audit: dict[str, Any] | None) -> str:
     """The card's paragraph on near-duplicate pairs that cross the split boundary."""
+    if audit and "protocol" in audit:
+        return _honest_split(audit)
     if not audit or not audit.get("by_threshold"):
         return "Leakage audit: not available (no `audit.json` beside the manifest)."
     lines = [
@@ -314,6 +134,30 @@ def _leakage(audit: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _honest_split(audit: dict[str, Any]) -> str:
+    """The card's paragraph on the honest split (:mod:`training.yardstick`)."""
+    p = audit["protocol"]
+    margin = audit.get("heldout_max_similarity_to_train") or {}
+    patients = audit.get("patients_split_source") or {}
+    by_split: dict[str, int] = {}
+    for key, n in patients.items():
+        by_split[key.split("/")[0]] = by_split.get(key.split("/")[0], 0) + int(n)
+    return (
+        f"**Split** (`{audit['file']}`, the protocol of the held-back sets): loose slices as"
+        f" {p['thumbnail']} thumbnails, similarity = {p['similarity']}; clusters at"
+        f" >= {p['cluster_threshold']}; {p['holdout_fraction_per_label']:.0%} of the"
+        f" single-label clusters of each label to test and as many to validation (seeded);"
+        f" then {audit.get('dropped_from_train_near_heldout')} training slices with"
+        f" similarity >= {p['drop_from_train_threshold']} to a held-out slice were dropped."
+        f" Largest similarity of a held-out slice to any training slice:"
+        f" {margin.get('max')} (median {margin.get('median')}). Volume sources:"
+        f" {p['volume_sources']}; patients: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(by_split.items()))
+        + f". Clusters with conflicting labels: {audit.get('conflicting_clusters')}, all in"
+        " train."
+    )
+
+
 def _sartaj_testing(st: dict[str, Any]) -> str:
     if not st.get("n"):
         return "The manifest has no Sartaj `Testing` images."
@@ -322,18 +166,6 @@ def _sartaj_testing(st: dict[str, Any]) -> str:
         f"On it: accuracy {fmt(st['metrics']['accuracy'])}, macro-F1 "
         f"{fmt(st['metrics']['macro_f1'])}\n(n={st['n']}); compare with the held-out split above."
     )
-
-
-def own_classes_macro_f1(confusion: list[list[int]]) -> tuple[float, int]:
-    """Macro-F1 over the classes that occur as labels (rows: true, columns: predicted),
-    and how many there are; NaN below two classes."""
-    cm = np.asarray(confusion, dtype=float)
-    k = min(cm.shape)
-    present = [i for i in range(k) if cm[i].sum() > 0]
-    if len(present) < 2:
-        return float("nan"), len(present)
-    f1 = [2 * cm[i, i] / (cm[i].sum() + cm[:, i].sum()) for i in present]
-    return float(np.mean(f1)), len(present)
 
 
 def _block_row(name: str, b: dict[str, Any]) -> str:
@@ -401,7 +233,8 @@ def model_card(report: dict[str, Any], runs: list[dict[str, Any]] | None = None)
     )
     sources = "\n".join(_block_row(s, b) for s, b in report["by_source"].items())
     probes = "\n".join(
-        f"| {n} | {v['ood_score']:.2f} | {'yes' if v['unsupported'] else '**no**'} | "
+        f"| {n} | {v['ood_score']:.2f} | {'yes' if v['unsupported'] else '**no**'}"
+        f"{' (' + v['message'] + ')' if v.get('message') else ''} | "
         f"{v['would_call']} ({v['confidence']:.2f}) |"
         for n, v in report["ood_probes"].items()
     )
@@ -475,9 +308,9 @@ point value from its confusion matrix (no interval), and is not given for one cl
   Test ECE {num(t, "ece_uncalibrated")} before, {num(t, "ece_calibrated")} after.
 - Uncertain threshold {th["uncertain"]:.3f}: {cal.get("uncertain_rule", "")}.
   Validation coverage {num(v_unc, "coverage")}, error of accepted calls
-  {num(v_unc, "error_rate", ".4f")}. Test coverage {num(unc, "coverage")}, error of
-  accepted calls {num(unc, "error_rate_accepted", ".4f")} (all calls:
-  {num(unc, "error_rate_all", ".4f")}).
+  {num(v_unc, "error_rate", ".4f")}. Test coverage (labelled slices the app shows `ok`)
+  {num(unc, "coverage")}, error of accepted calls
+  {num(unc, "error_rate_accepted", ".4f")} (all calls: {num(unc, "error_rate_all", ".4f")}).
 {_firm_line(t)}
 - OOD score: squared Mahalanobis distances (shared, Ledoit-Wolf-shrunk covariance from
   training features, nearest class mean) of the pooled penultimate features and of the
@@ -486,7 +319,7 @@ point value from its confusion matrix (no interval), and is not given for one cl
   validation 99.5th percentile, the maximum taken; threshold {th["ood_score"]:.2f}
   ({cal.get("ood_rule", "")}). Test slices flagged unsupported: {t["ood_flagged_rate"]:.3%}.
 
-| probe | OOD score | unsupported | would have been called |
+| probe | OOD score | unsupported (the app's status) | would have been called |
 |---|---|---|---|
 {probes}
 
@@ -507,7 +340,7 @@ point value from its confusion matrix (no interval), and is not given for one cl
 
 ```
 python -m training split            # manifest (committed)
-{_train_commands(mdl, committed_manifest_sha256())}
+{train_commands(mdl, committed_manifest_sha256())}
 python -m training release --checkpoint CKPT --out models/
 ```
 """
