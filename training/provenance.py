@@ -50,6 +50,8 @@ def provenance(
         **_stage_inputs(ckpt.get("args")),
         "intended_use": "research only, not for diagnosis",
     }
+    if ckpt.get("pretrained"):  # ImageNet weights from a package: name, version, sha256
+        out["pretrained"] = dict(ckpt["pretrained"])
     if manifest is not None and Path(manifest).is_file():
         rows = read_manifest(Path(manifest))
         out["manifest"] = {"file": Path(manifest).name, "sha256": file_sha256(Path(manifest))}
@@ -58,6 +60,7 @@ def provenance(
             "train_by_source_label": counts(
                 [r for r in rows if r.split == "train"], "source", "label"
             ),
+            "patients_by_split_source": {k: len(v) for k, v in sorted(_patients(rows).items())},
         }
     if calibration is not None:
         s = calibration.get("summary", {})
@@ -74,6 +77,14 @@ def provenance(
             )
             if k in s
         }
+    return out
+
+
+def _patients(rows: Any) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        if r.case:
+            out.setdefault(f"{r.split}/{r.source}", set()).add(r.case)
     return out
 
 
