@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2  # drawing and blurring only (the document page, the blurred noise)
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFont
 
 from desktop.core.inference import ReadError, Slice, read_first
 from training.manifest import SHARED
@@ -29,14 +29,27 @@ def as_slice(pixels: Grey, colour: float = 0.0) -> Slice:
 def document_page(size: int = 512, seed: int = 0) -> Grey:
     """A white page with lines of black text, like a scanned letter."""
     rng = np.random.default_rng(seed)
-    page = np.full((size, int(size * 0.75)), 255, dtype=np.uint8)
+    page = Image.new("L", (int(size * 0.75), size), 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=15)
     words = ["Patient", "report", "MRI", "brain", "findings", "impression", "normal", "date"]
     y = 40
     while y < size - 20:
         line = " ".join(rng.choice(words, size=5))
-        cv2.putText(page, line, (20, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
+        draw.text((20, y - 12), line, fill=0, font=font)
         y += int(rng.integers(22, 34))
-    return page.astype(np.float32) / 255.0
+    return np.asarray(page, dtype=np.float32) / 255.0
+
+
+def gaussian_blur(img: Grey, sigma: float) -> Grey:
+    """Separable Gaussian blur (kernel to 4 sigma, edges reflected)."""
+    r = int(4 * sigma + 0.5)
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k = (k / k.sum()).astype(np.float32)
+    out = np.pad(np.asarray(img, dtype=np.float32), r, mode="reflect")
+    out = np.apply_along_axis(np.convolve, 0, out, k, mode="valid")
+    out = np.apply_along_axis(np.convolve, 1, out, k, mode="valid")
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def shuffled_tiles(img: Grey, tiles: int = 6, seed: int = 0) -> Grey:
@@ -67,9 +80,7 @@ def synthetic_probes(size: int = 256, seed: int = 0) -> dict[str, Grey]:
         "blank_white": np.ones((size, size), np.float32),
         "blank_grey": np.full((size, size), 0.5, np.float32),
         "noise_uniform": rng.random((size, size), dtype=np.float32),
-        "noise_gaussian_blur": np.asarray(
-            cv2.GaussianBlur(rng.random((size, size), dtype=np.float32), (0, 0), 4), np.float32
-        ),
+        "noise_gaussian_blur": gaussian_blur(rng.random((size, size), dtype=np.float32), 4),
         "document": document_page(2 * size, seed),
         "gradient": np.ascontiguousarray(0.5 * (xx + yy), dtype=np.float32),
         "checkerboard": checker,
