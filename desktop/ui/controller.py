@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from desktop.core.discovery import Discovery
-from desktop.ui.results_model import ResultRow
+from desktop.ui.table.model import ResultRow
 from desktop.ui.worker import ClassifyWorker, PipelineLike, SeenFiles
 
 

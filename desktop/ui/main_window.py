@@ -25,11 +25,12 @@ from desktop.core.results import SliceResult, Status
 from desktop.ui.actions import install_menus, install_toolbar, make_action
 from desktop.ui.controller import Progress, RunController
 from desktop.ui.export_dialog import ExportFormat, export_results
-from desktop.ui.preview import PreviewPane
-from desktop.ui.proxy import ResultsProxy
-from desktop.ui.results_model import STATUS_WORDS, ResultsModel
-from desktop.ui.review import ReviewController
-from desktop.ui.widgets import Banner, FilterBar, ProgressPanel, ResultsTable
+from desktop.ui.preview.pane import PreviewPane
+from desktop.ui.review.controller import ReviewController
+from desktop.ui.table.model import ResultsModel
+from desktop.ui.table.proxy import ResultsProxy
+from desktop.ui.table.widgets import Banner, FilterBar, ProgressPanel, ResultsTable
+from desktop.ui.vocabulary import STATUS_WORDS
 from desktop.ui.worker import PipelineLike
 
 NOTICE_LINE = "Research use only - not for diagnostic use."

@@ -20,8 +20,8 @@ from desktop.core.discovery import Discovery, path_key
 from desktop.core.discovery import discover as core_discover
 from desktop.core.results import SliceResult
 from desktop.ui.priority import lower_current_thread
-from desktop.ui.results_model import ResultRow
-from desktop.ui.thumbnails import thumbnail_image
+from desktop.ui.table.model import ResultRow
+from desktop.ui.table.thumbnails import thumbnail_image
 
 
 class PipelineLike(Protocol):

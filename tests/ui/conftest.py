@@ -96,8 +96,8 @@ def make_result(
 
 def shown_table(qtbot, model, size: tuple[int, int] = (1000, 600)):  # type: ignore[no-untyped-def]
     """The results table over ``model`` (through the sorting/filtering proxy), shown."""
-    from desktop.ui.proxy import ResultsProxy
-    from desktop.ui.widgets import ResultsTable
+    from desktop.ui.table.proxy import ResultsProxy
+    from desktop.ui.table.widgets import ResultsTable
 
     proxy = ResultsProxy()
     proxy.setSourceModel(model)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from desktop.core.results import Status
 from desktop.ui import main_window
 from desktop.ui.main_window import NO_MODEL, NOTICE_LINE, MainWindow
-from desktop.ui.results_model import Column
+from desktop.ui.table.model import Column
 
 
 @pytest.fixture

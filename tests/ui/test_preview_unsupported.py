@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from desktop.core.results import SliceResult, Status
-from desktop.ui.preview import PreviewPane
+from desktop.ui.preview.pane import PreviewPane
 
 
 def result(status: Status) -> SliceResult:
@@ -37,7 +37,7 @@ def test_an_unsupported_input_gets_no_heat_map(qtbot) -> None:
     """The network's attention on a photo or a blank page would read as a finding."""
     from desktop.core.model_spec import Preprocessing
     from desktop.core.readers.common import Slice
-    from desktop.ui.preview import HEATMAP_CAPTION, NO_HEATMAP_UNSUPPORTED
+    from desktop.ui.preview.pane import HEATMAP_CAPTION, NO_HEATMAP_UNSUPPORTED
 
     pixels = np.zeros((64, 64), np.float32)
     pixels[16:48, 16:48] = 0.8

@@ -6,14 +6,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from desktop.core.results import Status
-from desktop.ui.proxy import ResultsProxy
-from desktop.ui.results_model import (
+from desktop.ui.table.model import (
     Column,
     ResultsModel,
     SortRole,
     ThumbnailRole,
     predicted_text,
 )
+from desktop.ui.table.proxy import ResultsProxy
 from desktop.ui.worker import to_row
 from tests.ui.conftest import make_result
 

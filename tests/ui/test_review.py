@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QApplication
 from desktop.core.decisions import DB_NAME, Agreement, DecisionStore
 from desktop.core.results import Status
 from desktop.ui.main_window import MainWindow
-from desktop.ui.results_model import Column, SortRole
+from desktop.ui.table.model import Column
+from desktop.ui.vocabulary import SortRole
 from desktop.ui.worker import to_row
 from tests.ui.conftest import make_result
 

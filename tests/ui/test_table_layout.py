@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
 
-from desktop.ui.results_model import Column, ResultRow, ResultsModel
-from desktop.ui.widgets import ResultsTable
+from desktop.ui.table.model import Column, ResultRow, ResultsModel
+from desktop.ui.table.widgets import ResultsTable
 from tests.ui.conftest import make_result, shown_table
 
 
@@ -112,7 +112,7 @@ def test_a_view_that_is_not_full_repaints_for_new_rows(qtbot) -> None:
 def test_progress_bar_is_drawn_with_the_window_not_inside_the_progress_call(qtbot) -> None:
     """QProgressBar.setValue repaints synchronously; the panel defers it to the next paint."""
     from desktop.ui.controller import Progress
-    from desktop.ui.widgets import ProgressPanel
+    from desktop.ui.table.widgets import ProgressPanel
 
     panel = ProgressPanel()
     qtbot.addWidget(panel)

@@ -14,8 +14,9 @@ from PySide6.QtGui import QImage
 from desktop.core.pipeline import thumbnail
 from desktop.core.readers import read_slices
 from desktop.core.results import Status
-from desktop.ui.results_model import Column, ResultsModel, ThumbnailRole
-from desktop.ui.thumbnails import ThumbnailCache, read_thumbnails, thumbnail_image
+from desktop.ui.table.model import Column, ResultsModel
+from desktop.ui.table.thumbnails import ThumbnailCache, read_thumbnails, thumbnail_image
+from desktop.ui.vocabulary import ThumbnailRole
 from desktop.ui.worker import to_row
 from tests.ui.conftest import brain_like, make_result
 

@@ -11,8 +11,8 @@ from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from desktop.core.results import SliceResult
-from desktop.ui.preview import PreviewPane
-from desktop.ui.window_level import (
+from desktop.ui.preview.pane import PreviewPane
+from desktop.ui.preview.window_level import (
     AUTO,
     CLASSIFIER,
     CT_PRESETS,

@@ -10,7 +10,7 @@ import pytest
 
 from desktop.core.results import SliceResult, Status
 from desktop.ui.controller import RunController
-from desktop.ui.results_model import ResultRow
+from desktop.ui.table.model import ResultRow
 from desktop.ui.worker import ClassifyWorker, SeenFiles
 from tests.ui.conftest import make_result
 

@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
 
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
 from desktop.core.results import SliceResult, Status
-from desktop.ui import heatmap
-from desktop.ui.image_view import ColourBar, ImageView
-from desktop.ui.results_model import STATUS_WORDS, class_label, predicted_text
-from desktop.ui.review_panel import ReviewPanel
-from desktop.ui.window_level import WindowLevelBar
+from desktop.ui.preview import heatmap
+from desktop.ui.preview.image_view import ColourBar, ImageView
+from desktop.ui.preview.window_level import WindowLevelBar
+from desktop.ui.review.panel import ReviewPanel
+from desktop.ui.vocabulary import STATUS_WORDS, class_label, predicted_text
 
 HEATMAP_CAPTION = "Heat map: where the network looked - a sanity check, not a segmentation."
 NO_HEATMAP_UNSUPPORTED = "No heat map: the model cannot judge this input (not supported)."

@@ -20,10 +20,11 @@ from desktop.core.decisions import (
     model_call,
 )
 from desktop.core.results import SliceResult, Status
-from desktop.ui.proxy import ResultsProxy
-from desktop.ui.results_model import ResultsModel, class_label
-from desktop.ui.review_panel import ReviewPanel
-from desktop.ui.widgets import ResultsTable
+from desktop.ui.review.panel import ReviewPanel
+from desktop.ui.table.model import ResultsModel
+from desktop.ui.table.proxy import ResultsProxy
+from desktop.ui.table.widgets import ResultsTable
+from desktop.ui.vocabulary import class_label
 
 ADVANCE_KEY = "review/advance_after_decision"
 IDENTIFIERS_KEY = "export/include_patient_identifiers"
@@ -249,7 +250,7 @@ class ReviewController(QObject):
     # -- summary ------------------------------------------------------------------------
     def show_summary(self) -> QWidget:
         from desktop.core.decisions import summarise
-        from desktop.ui.summary_dialog import SummaryDialog
+        from desktop.ui.review.summary_dialog import SummaryDialog
 
         results = self.model.results()
         summary = summarise(((r, self.decision_of(r)) for r in results), self.model.class_names)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.results import Status
 from desktop.ui.controller import Progress
-from desktop.ui.delegates import (
+from desktop.ui.table.delegates import (
     ROW_HEIGHT,
     THUMB_SIZE,
     CellDelegate,
@@ -30,7 +30,8 @@ from desktop.ui.delegates import (
     SourceRows,
     ThumbnailDelegate,
 )
-from desktop.ui.results_model import STATUS_WORDS, Column, class_label
+from desktop.ui.table.model import Column
+from desktop.ui.vocabulary import STATUS_WORDS, class_label
 
 EMPTY_HINT = "Drop MRI files or folders here, or press Ctrl+O"
 
