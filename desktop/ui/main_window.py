@@ -202,6 +202,7 @@ class MainWindow(QMainWindow):
             sig.connect(self._update_counts)
         self.proxy.layoutChanged.connect(self._update_counts)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.preview.file_changed.connect(self.review.mark_changed)
 
     # -- opening ------------------------------------------------------------------------
     def classify(self, paths: Sequence[str | Path]) -> bool:

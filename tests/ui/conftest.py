@@ -109,3 +109,8 @@ def shown_table(qtbot, model, size: tuple[int, int] = (1000, 600)):  # type: ign
     view.show()
     qtbot.waitExposed(view)
     return view
+
+
+def wait_preview(qtbot: object, pane: object, timeout: int = 30_000) -> None:
+    """Wait until the preview's picture (read off the GUI thread) is on screen."""
+    qtbot.waitUntil(lambda: not pane.loading, timeout=timeout)  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from desktop.core.results import Status
 from desktop.ui import main_window
 from desktop.ui.main_window import NO_MODEL, NOTICE_LINE, MainWindow
 from desktop.ui.table.model import Column
+from tests.ui.conftest import wait_preview
 
 
 @pytest.fixture
@@ -53,6 +54,7 @@ def fill(qtbot, window: MainWindow, paths: list[Path]) -> None:
     with qtbot.waitSignal(window.controller.idle, timeout=30_000):
         drop(window, paths)
     qtbot.waitUntil(lambda: not window.preview_pending)  # the first row's preview, drawn next
+    wait_preview(qtbot, window.preview)  # ... once its file is read off the GUI thread
 
 
 def test_notice_always_visible(window: MainWindow) -> None:
@@ -122,6 +124,7 @@ def test_keyboard_moves_preview_and_delete_removes(qtbot, window, image_folder) 
     qtbot.keyClick(window.table, Qt.Key.Key_Down)
     second = window.preview.result
     assert second is not None and second.path != first
+    wait_preview(qtbot, window.preview)
     assert window.preview.base is not None and window.preview.cam is not None
     assert window.preview.bars[0].format().endswith("%")
     qtbot.keyClick(window.table, Qt.Key.Key_Delete)
@@ -187,25 +190,24 @@ def test_open_files_and_folder_dialogs(qtbot, window, image_folder, monkeypatch)
     assert window.model.rowCount() == 7  # the two already classified are not repeated
 
 
-def test_multi_frame_preview_reads_the_file_once(qtbot, classifier, shared_dir, monkeypatch):
-    import desktop.core.readers as readers
-
+def test_multi_frame_preview_reads_the_file_once(qtbot, classifier, shared_dir):
     window = MainWindow(classifier)
     qtbot.addWidget(window)
     dcm = shared_dir / "dicom" / "emri_small" / "emri_small.dcm"
-    calls: list[Path] = []
-    real = readers.read_slices
-    monkeypatch.setattr(readers, "read_slices", lambda p: calls.append(p) or real(p))
     with qtbot.waitSignal(window.controller.idle, timeout=30_000):
         window.classify([dcm])
     assert window.model.rowCount() == 10
     window.table.setFocus()
     window.table.selectRow(0)
+    qtbot.waitUntil(lambda: not window.preview_pending)
+    wait_preview(qtbot, window.preview)
     for _ in range(3):
         qtbot.keyClick(window.table, Qt.Key.Key_Down)
+        assert not window.preview.loading  # the kept slices: shown at once
     assert window.preview.result.frame == 3
     assert window.preview.base is not None and window.preview.base.width() == 64
-    assert len(calls) == 1  # the first row was shown as it arrived; the rest from the cache
+    # the first row was shown as it arrived; the rest from the kept slices
+    assert window.preview.loader.reads == 1
 
 
 def test_heatmap_toggle_and_opacity(qtbot, window, image_folder) -> None:

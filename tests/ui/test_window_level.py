@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from desktop.ui.preview.window_level import (
     classifier_window,
 )
 from tests.core.factories import make_dicom, write_dicom
+from tests.ui.conftest import wait_preview
 
 
 def image_bytes(image: QImage | None) -> bytes:
@@ -107,6 +110,7 @@ def test_window_changes_the_picture_not_the_result(qtbot, dicom_result) -> None:
     qtbot.addWidget(pane)
     pane.show()
     pane.show_result(result)
+    wait_preview(qtbot, pane)
     bar = pane.window_level
     assert bar.isVisible() and bar.current() == Window(1900, 3800)
     assert "C=1900" in pane.verdict.text()  # which window the classifier used
@@ -145,7 +149,9 @@ def test_no_window_controls_for_plain_images(qtbot, image_folder: Path) -> None:
     qtbot.addWidget(pane)
     pane.show()
     result = make_result("slice_00.png", folder=str(image_folder))
-    pane.show_result(result)
+    sha = hashlib.sha256((image_folder / "slice_00.png").read_bytes()).hexdigest()
+    pane.show_result(replace(result, image_sha256=sha))
+    wait_preview(qtbot, pane)
     assert pane.base is not None and not pane.window_level.isVisible()
 
 
@@ -166,13 +172,16 @@ def test_window_stays_within_a_series(qtbot, tmp_path: Path, test_model_path: Pa
     qtbot.addWidget(pane)
     pane.show()
     pane.show_result(a)
+    wait_preview(qtbot, pane)
     pane.window_level.set_window(Window(700, 300))
     pane.show_result(b)  # next slice of the series: the chosen window stays, and is shown
+    wait_preview(qtbot, pane)
     assert pane.window_level.current() == Window(700, 300)
     b_shown = image_bytes(pane.composed())
     pane.window_level.reset()
     assert image_bytes(pane.composed()) != b_shown
     pane.window_level.set_window(Window(700, 300))
     pane.show_result(c)  # another series: back to the classifier's window
+    wait_preview(qtbot, pane)
     assert pane.window_level.current() == Window(1000, 500)
     assert pane.window_level.display() is None

@@ -19,6 +19,7 @@ from desktop.core.decisions import (
     key_of,
     model_call,
 )
+from desktop.core.reread import FILE_CHANGED
 from desktop.core.results import SliceResult, Status
 from desktop.ui.review.panel import ReviewPanel
 from desktop.ui.table.model import ResultsModel
@@ -70,6 +71,8 @@ class ReviewController(QObject):
         self.store: DecisionStore | None = None
         self.summary_dialog: QWidget | None = None
         self.problem = ""
+        #: (path, sha256) of rows whose file changed since it was classified: no review
+        self.changed: set[tuple[str, str | None]] = set()
         try:
             self.store = DecisionStore(self.data_dir)
         except DecisionStoreError as exc:
@@ -170,14 +173,28 @@ class ReviewController(QObject):
         return {d.key: d for d in self.store.all()} if self.store is not None else {}
 
     def show_current(self, result: SliceResult | None) -> None:
-        self.panel.show_decision(result, self.decision_of(result), self.problem)
+        reason = self.problem
+        if result is not None and (result.path, result.image_sha256) in self.changed:
+            reason = f"Review is off: the {FILE_CHANGED}"
+        self.panel.show_decision(result, self.decision_of(result), reason)
+
+    def mark_changed(self, result: SliceResult) -> None:
+        """The file of ``result`` is not the one classified: no decision for that row."""
+        self.changed.add((result.path, result.image_sha256))
+        current = self.proxy.result_at(self.table.currentIndex().row())
+        if current is not None and (current.path, current.image_sha256) in self.changed:
+            self.show_current(current)
+
+    def reviewable(self, r: SliceResult) -> bool:
+        """:func:`reviewable`, and its file has not changed since it was classified."""
+        return reviewable(r) and (r.path, r.image_sha256) not in self.changed
 
     def _selected(self) -> list[SliceResult]:
         rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
         if not rows and self.table.currentIndex().isValid():
             rows = [self.table.currentIndex().row()]
         found = (self.proxy.result_at(r) for r in rows)
-        return [r for r in found if r is not None and reviewable(r)]
+        return [r for r in found if r is not None and self.reviewable(r)]
 
     def set_class(self, name: str) -> None:
         """The reviewer's class for the selected rows (keys 1-4, the panel's buttons)."""
@@ -198,7 +215,7 @@ class ReviewController(QObject):
 
     def set_note(self, text: str) -> None:
         r = self.proxy.result_at(self.table.currentIndex().row())
-        if r is not None and reviewable(r):
+        if r is not None and self.reviewable(r):
             old = self.decision_of(r)
             self._save([(r, old.reviewer_class if old else None, text.strip())])
 

@@ -317,7 +317,8 @@ class ResultsModel(QAbstractTableModel):
         kept = []
         for row in rows:
             if row.thumbnail is not None:
-                self.thumbnails.put((row.result.path, row.result.frame), row.thumbnail)
+                key = (row.result.path, row.result.frame)
+                self.thumbnails.put(key, row.thumbnail, row.result.image_sha256)
                 row = replace(row, thumbnail=None, has_thumbnail=True)
             kept.append(row)
             self._counts[row.result.status] += 1
