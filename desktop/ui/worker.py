@@ -38,6 +38,8 @@ class SeenFiles:
         self._seen: set[str] = set()
         #: str(path) -> resolved key, for claimed files (release without resolving again)
         self._key_of: dict[str, str] = {}
+        #: files a Cancel cut short: key -> frames already classified (not done again)
+        self._partial: dict[str, set[int]] = {}
 
     def claim(self, files: Iterable[Path]) -> list[Path]:
         """The files not claimed before, now claimed (input order kept)."""
@@ -51,12 +53,39 @@ class SeenFiles:
                     out.append(f)
         return out
 
-    def release(self, files: Iterable[str | Path]) -> None:
-        """Forget files (cancelled before reaching them, or their rows were removed)."""
+    def release(self, files: Iterable[str | Path], keep_frames: bool = False) -> None:
+        """Forget files (cancelled before reaching them, or their rows were removed).
+
+        A file whose rows were removed is classified whole when dropped again, a file
+        a Cancel cut short (``keep_frames``) only in the frames it has no rows for.
+        """
         with self._lock:
             for f in files:
                 k = self._key_of.pop(str(f), None)
-                self._seen.discard(k if k is not None else path_key(f))
+                k = k if k is not None else path_key(f)
+                self._seen.discard(k)
+                if not keep_frames:
+                    self._partial.pop(k, None)
+
+    def cut_short(self, path: str | Path, frames: Iterable[int]) -> None:
+        """A Cancel stopped ``path`` after ``frames``: release it, remember those frames."""
+        with self._lock:
+            k = self._key_of.get(str(path)) or path_key(path)
+            self._partial.setdefault(k, set()).update(frames)
+        self.release([path], keep_frames=True)
+
+    def done_frames(self, path: str | Path) -> frozenset[int]:
+        """Frames of ``path`` classified before a Cancel (empty for other files)."""
+        with self._lock:
+            if not self._partial:
+                return frozenset()
+            return frozenset(self._partial.get(self._key_of.get(str(path)) or path_key(path), ()))
+
+    def finished(self, path: str | Path) -> None:
+        """``path`` is classified in full now: no frames to skip any more."""
+        with self._lock:
+            if self._partial:
+                self._partial.pop(self._key_of.get(str(path)) or path_key(path), None)
 
     def __contains__(self, path: object) -> bool:
         with self._lock:
@@ -138,16 +167,24 @@ class ClassifyWorker(QRunnable):
         self.signals.discovered.emit(total, int(found.skipped))
         self.signals.progressed.emit(0, total)
         done_paths: set[str] = set()
+        #: frames classified before a Cancel cut these files short: not shown twice
+        skip = {str(f): d for f in files if (d := self._seen.done_frames(f))}
         chunk: list[ResultRow] = []
         last = float("-inf")  # the first result is shown at once, later ones in chunks
         current: str | None = None
+        frames: set[int] = set()  # of the current file
         complete = False
         try:
             for result in self._pipeline.run(files, cancel=self.is_cancelled):
                 if result.path != current:
                     if current is not None:
                         done_paths.add(current)
-                    current = result.path
+                        if current in skip:
+                            self._seen.finished(current)
+                    current, frames = result.path, set()
+                frames.add(result.frame)
+                if result.frame in skip.get(result.path, ()):
+                    continue
                 chunk.append(to_row(result))
                 now = time.monotonic()
                 if now - last >= self._chunk_seconds:
@@ -156,12 +193,16 @@ class ClassifyWorker(QRunnable):
                     chunk, last = [], now
             complete = not self.is_cancelled()
         finally:
-            if current is not None:
-                done_paths.add(current)
             if chunk:
                 self.signals.results_ready.emit(chunk)
-            if not complete:  # files never reached may be dropped again later
-                self._seen.release(f for f in files if str(f) not in done_paths)
+            if not complete:
+                # files never reached may be dropped again later; the file the Cancel
+                # cut into (a volume: its other slices) too, without the frames it has
+                self._seen.release(f for f in files if str(f) not in done_paths | {current})
+                if current is not None:
+                    self._seen.cut_short(current, frames | skip.get(current, frozenset()))
                 self.signals.progressed.emit(len(done_paths), total)
             else:
+                if current is not None and current in skip:
+                    self._seen.finished(current)
                 self.signals.progressed.emit(total, total)

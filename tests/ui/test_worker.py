@@ -174,3 +174,53 @@ def test_worker_cancel_with_real_pipeline_finishes_quickly(qtbot, tmp_path: Path
     assert blocker.args == [True]
     assert 0 < len(rows) < 150
     assert [r.file_name for r in rows] == [f"s{i:03d}.png" for i in range(len(rows))]
+
+
+class VolumePipeline:
+    """One 'volume' file of ``n`` slices; after ``stop_after`` slices it cancels itself."""
+
+    def __init__(self, n: int, stop_after: int | None = None) -> None:
+        self.n, self.stop_after = n, stop_after
+        self.worker: ClassifyWorker | None = None
+
+    def run(
+        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False
+    ) -> Iterator[SliceResult]:
+        for f in files:
+            for z in range(self.n):
+                if cancel():
+                    return
+                yield make_result(Path(f).name, frame=z, folder=str(Path(f).parent))
+                if self.stop_after is not None and z + 1 == self.stop_after:
+                    assert self.worker is not None
+                    self.worker.cancel()
+
+
+def test_cancel_inside_a_volume_resumes_the_rest(qtbot, tmp_path: Path) -> None:
+    """Issue 16.3: Cancel after slice 1 of 120; dropping the file again does the 119 others."""
+    vol = tmp_path / "head.nii.gz"
+    vol.write_bytes(b"\x00")
+    seen = SeenFiles()
+    first = VolumePipeline(120, stop_after=1)
+    worker = ClassifyWorker([vol], first, seen, chunk_seconds=0.0)
+    first.worker = worker
+    rows = run_worker(qtbot, worker)
+    assert [r.result.frame for r in rows] == [0]
+    assert vol not in seen  # may be dropped again
+    again = ClassifyWorker([vol], VolumePipeline(120), seen, chunk_seconds=0.0)
+    rest = run_worker(qtbot, again)
+    assert [r.result.frame for r in rest] == list(range(1, 120))  # no slice twice
+    assert vol in seen and seen.done_frames(vol) == frozenset()
+    # a third drop: nothing new
+    third = ClassifyWorker([vol], VolumePipeline(120), seen, chunk_seconds=0.0)
+    assert run_worker(qtbot, third) == []
+
+
+def test_removed_rows_of_a_cut_short_file_are_classified_whole_again(tmp_path: Path) -> None:
+    vol = tmp_path / "head.nii.gz"
+    seen = SeenFiles()
+    seen.claim([vol])
+    seen.cut_short(vol, {0, 1})
+    assert seen.done_frames(vol) == {0, 1}
+    seen.release([vol])  # the rows were removed
+    assert seen.done_frames(vol) == frozenset()
