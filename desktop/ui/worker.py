@@ -7,6 +7,7 @@ between files; exceptions are caught in :meth:`run` and sent as ``errored``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,8 @@ from desktop.core.results import SliceResult
 from desktop.ui.priority import lower_current_thread
 from desktop.ui.table.model import ResultRow
 from desktop.ui.table.thumbnails import thumbnail_image
+
+log = logging.getLogger(__name__)
 
 
 class PipelineLike(Protocol):
@@ -96,6 +99,17 @@ class SeenFiles:
             return len(self._seen)
 
 
+def crash_words(exc: BaseException) -> str:
+    """What a person reads when a run stopped on a programmer error (logged with its trace)."""
+    from desktop.logging_setup import log_dir
+
+    return (
+        "Classification stopped because of an error in the app "
+        f"({type(exc).__name__}: {exc}). The rows so far are kept. The details are in the "
+        f"log files in {log_dir()}: please pass them on to whoever supports the app."
+    )
+
+
 def to_row(result: SliceResult) -> ResultRow:
     """Thumbnail as QImage (made here, off the GUI thread); the array is not kept twice."""
     image = thumbnail_image(result.thumbnail)
@@ -155,7 +169,8 @@ class ClassifyWorker(QRunnable):
         try:
             self._run()
         except Exception as exc:  # report, never crash the pool thread
-            self.signals.errored.emit(f"{type(exc).__name__}: {exc}")
+            log.exception("classification stopped by an unexpected error")
+            self.signals.errored.emit(crash_words(exc))
         finally:
             self.signals.finished.emit(self.is_cancelled())
             self._done.set()

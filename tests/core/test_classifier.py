@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import hashlib
 import json
 from pathlib import Path
@@ -122,6 +124,26 @@ def test_missing_empty_truncated(tmp_path: Path, test_model_path: Path) -> None:
     data = test_model_path.read_bytes()
     (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
     assert "truncated or corrupt" in load_error(tmp_path / "cut.onnx")
+
+
+def test_a_model_newer_than_onnxruntime_says_so(
+    tmp_path: Path, test_model_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16.4: a higher opset is "needs a newer version of the app", not "corrupt"."""
+    import onnx
+
+    m = onnx.load(str(test_model_path))
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = 99  # an opset no onnxruntime has
+    onnx.save(m, str(tmp_path / "newer.onnx"))
+    with caplog.at_level(logging.ERROR, logger="desktop.core.classifier"):
+        text = load_error(tmp_path / "newer.onnx")
+    assert "needs a newer version of the app" in text and "corrupt" not in text
+    # the cause is kept: onnxruntime's own words in the log, with the traceback
+    (record,) = [r for r in caplog.records if r.name == "desktop.core.classifier"]
+    assert record.exc_info is not None and "opset" in str(record.exc_info[1]).lower()
+
 
 
 def test_contract_violations(tmp_path: Path) -> None:

@@ -99,7 +99,8 @@ def test_controller_without_model_classifies_nothing(qtbot, image_folder: Path) 
     assert not controller.is_busy()
 
 
-def test_worker_reports_exceptions_as_errored(qtbot, image_folder: Path) -> None:
+def test_worker_reports_exceptions_as_errored(qtbot, image_folder: Path, caplog) -> None:
+    """Issue 16.4: the cause is kept: words for the person, the traceback in the log."""
     from PySide6.QtCore import QThreadPool
 
     class Broken:
@@ -115,7 +116,10 @@ def test_worker_reports_exceptions_as_errored(qtbot, image_folder: Path) -> None
     ):
         QThreadPool.globalInstance().start(worker)
     qtbot.waitUntil(worker.is_done)
-    assert errors == ["RuntimeError: boom"]
+    (text,) = errors
+    assert "RuntimeError: boom" in text and "error in the app" in text and "log" in text
+    (record,) = [r for r in caplog.records if r.name == "desktop.ui.worker"]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
 
 
 def test_status_values_unchanged() -> None:
