@@ -115,19 +115,19 @@ _NEWER_MODEL_SIGNS = (
 )
 
 
-def session_error_words(exc: BaseException) -> str:
-    """Why onnxruntime refused a model file, in words a person can act on."""
+def session_error_words(name: str, exc: BaseException) -> str:
+    """Why onnxruntime refused the model file ``name``, in words a person can act on."""
     text = str(exc)
     low = text.lower()
     if any(sign in low for sign in _NEWER_MODEL_SIGNS):
         return (
-            "the model needs a newer version of the app (it uses an ONNX version newer "
-            f"than this app's onnxruntime {ort.__version__} supports)"
+            f"{name} needs a newer version of the app (the model uses an ONNX version "
+            f"newer than this app's onnxruntime {ort.__version__} supports)"
         )
     if "protobuf" in low:
-        return "not a usable ONNX model (truncated or corrupt file)"
+        return f"{name} is not a usable ONNX model (truncated or corrupt file)"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return f"onnxruntime could not load it ({first[:300]})"
+    return f"{name} could not be loaded by onnxruntime ({first[:300]})"
 
 
 class Classifier:
@@ -172,7 +172,7 @@ class Classifier:
             )
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             log.error("onnxruntime could not load %s", p, exc_info=True)
-            raise ModelLoadError(f"{p.name}: {session_error_words(exc)}") from exc
+            raise ModelLoadError(session_error_words(p.name, exc)) from exc
         meta = session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in meta:
             raise ModelLoadError(

@@ -23,7 +23,7 @@ from desktop import __version__
 from desktop.core.model_spec import CLASS_NAMES
 from desktop.core.results import SliceResult, Status
 from desktop.ui.actions import install_menus, install_toolbar, make_action
-from desktop.ui.controller import Progress, RunController
+from desktop.ui.controller import Progress, RunController, not_found_text
 from desktop.ui.export_dialog import ExportFormat, export_results
 from desktop.ui.preview.pane import PreviewPane
 from desktop.ui.review.controller import ReviewController
@@ -273,9 +273,10 @@ class MainWindow(QMainWindow):
         if self._first_pending:  # a run that ended within one turn of the event loop
             self._select_first()
         n = self.model.rowCount()
-        self.statusBar().showMessage(
-            f"Cancelled - {n:,} slice(s) kept" if cancelled else f"Done - {n:,} slice(s)", 8000
-        )
+        text = f"Cancelled - {n:,} slice(s) kept" if cancelled else f"Done - {n:,} slice(s)"
+        if self.controller.missing:
+            text += f". {not_found_text(self.controller.missing)}"
+        self.statusBar().showMessage(text, 0 if self.controller.missing else 8000)
         self._update_counts()
 
     def _update_counts(self, *_: object) -> None:

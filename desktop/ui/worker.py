@@ -120,8 +120,9 @@ class WorkerSignals(QObject):
     """Signals of a :class:`ClassifyWorker` (emitted from the pool thread)."""
 
     started = Signal()
-    #: files to classify (new ones), files skipped by discovery (hidden / not images)
-    discovered = Signal(int, int)
+    #: files to classify (new ones), files skipped by discovery (hidden / not images),
+    #: the paths given that do not exist (list[str])
+    discovered = Signal(int, int, object)
     #: a list[ResultRow], one chunk
     results_ready = Signal(object)
     #: files done, files total
@@ -179,7 +180,8 @@ class ClassifyWorker(QRunnable):
         found = self._discover([Path(p) for p in self._paths], cancel=self.is_cancelled)
         files = self._seen.claim(found.files)
         total = len(files)
-        self.signals.discovered.emit(total, int(found.skipped))
+        missing = [str(p) for p in getattr(found, "missing", ())]
+        self.signals.discovered.emit(total, int(found.skipped), missing)
         self.signals.progressed.emit(0, total)
         done_paths: set[str] = set()
         #: frames classified before a Cancel cut these files short: not shown twice

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +142,6 @@ def test_a_model_newer_than_onnxruntime_says_so(
     # the cause is kept: onnxruntime's own words in the log, with the traceback
     (record,) = [r for r in caplog.records if r.name == "desktop.core.classifier"]
     assert record.exc_info is not None and "opset" in str(record.exc_info[1]).lower()
-
 
 
 def test_contract_violations(tmp_path: Path) -> None:

@@ -264,3 +264,13 @@ def test_first_row_preview_follows_one_turn_later_and_yields_to_the_user(
     assert window.preview.result == second and not window.preview_pending
     qtbot.wait(50)
     assert window.preview.result == second  # the stale first-row preview never lands
+
+
+def test_a_missing_path_is_named(qtbot, window: MainWindow, image_folder: Path) -> None:
+    """Issue 16.5: a path that does not exist is named, never dropped in silence."""
+    gone = image_folder / "no_such_scan.dcm"
+    with qtbot.waitSignal(window.controller.idle, timeout=30_000):
+        window.classify([gone, image_folder / "slice_00.png"])
+    assert window.model.rowCount() == 1
+    text = window.statusBar().currentMessage()
+    assert f"Not found: {gone}" in text and text.startswith("Done - 1 slice(s)")
