@@ -198,7 +198,14 @@ class MainWindow(QMainWindow):
         self.filters.class_changed.connect(self.proxy.set_class_filter)
         self.filters.status_changed.connect(self.proxy.set_status_filter)
         self.filters.text_changed.connect(self.proxy.set_text_filter)
-        for sig in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
+        # the proxy drops its rows while the source still has them (rowsAboutToBeRemoved):
+        # a Delete is counted again once the source model has removed them
+        for sig in (
+            self.proxy.rowsInserted,
+            self.proxy.rowsRemoved,
+            self.model.rowsRemoved,
+            self.proxy.modelReset,
+        ):
             sig.connect(self._update_counts)
         self.proxy.layoutChanged.connect(self._update_counts)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)

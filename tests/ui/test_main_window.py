@@ -274,3 +274,23 @@ def test_a_missing_path_is_named(qtbot, window: MainWindow, image_folder: Path) 
     assert window.model.rowCount() == 1
     text = window.statusBar().currentMessage()
     assert f"Not found: {gone}" in text and text.startswith("Done - 1 slice(s)")
+
+
+def test_delete_updates_the_counts_at_once(qtbot, window: MainWindow) -> None:
+    """Issue 16.7: after Delete the filter bar and status bar count what is left."""
+    from desktop.ui.worker import to_row
+    from tests.ui.conftest import make_result
+
+    rows = [to_row(make_result(f"s{i:02d}.png")) for i in range(31)]
+    rows.append(to_row(make_result("bad.jpg", Status.ERROR, probs=None, message="truncated")))
+    window.model.append_rows(rows)
+    assert window.filters.shown.text() == "32 rows" and "1 error" in window.counts.text()
+    error_row = next(
+        r
+        for r in range(window.proxy.rowCount())
+        if window.proxy.result_at(r).status is Status.ERROR
+    )
+    window.table.selectRow(error_row)
+    window.remove_selected()
+    assert window.filters.shown.text() == "31 rows"
+    assert window.counts.text() == "31 slices: 31 ok"

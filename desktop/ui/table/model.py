@@ -336,10 +336,12 @@ class ResultsModel(QAbstractTableModel):
             while wanted and wanted[0] == first - 1:
                 first = wanted.pop(0)
             self.beginRemoveRows(QModelIndex(), first, last)
-            removed.extend(self._rows[first : last + 1])
+            gone = self._rows[first : last + 1]
+            removed.extend(gone)
             del self._rows[first : last + 1]
+            # the counts first: endRemoveRows() tells the views, which read them at once
+            self._counts.subtract(r.result.status for r in gone)
             self.endRemoveRows()
-        self._counts.subtract(r.result.status for r in removed)
         left = {(r.result.path, r.result.frame) for r in self._rows} if removed else set()
         self.thumbnails.forget(
             k for r in removed if (k := (r.result.path, r.result.frame)) not in left
