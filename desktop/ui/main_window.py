@@ -34,6 +34,10 @@ from desktop.ui.vocabulary import STATUS_WORDS
 from desktop.ui.worker import PipelineLike
 
 NOTICE_LINE = "Research use only - not for diagnostic use."
+IDENTIFIERS_ON = (
+    "Exports include patient identifiers (DICOM patient ID and study date) until the app "
+    "is closed - switch this off in the File menu."
+)
 NO_MODEL = "No model installed - files cannot be classified."
 BROKEN_MODEL = "The model could not be loaded - files cannot be classified."
 FILE_FILTER = (
@@ -107,6 +111,11 @@ class MainWindow(QMainWindow):
         self.notice = Banner(NOTICE_LINE, "#fff4ce", "#5c4400")
         self.notice.setToolTip(_notice_text())
         lay.addWidget(self.notice)
+        #: shown while exports carry patient identifiers (on for this session only)
+        self.identifiers_banner = Banner(IDENTIFIERS_ON, "#fde7e9", "#8a1020")
+        self.identifiers_banner.setVisible(self.review.include_identifiers)
+        self.review.identifiers_changed.connect(self.identifiers_banner.setVisible)
+        lay.addWidget(self.identifiers_banner)
         self.model_banner: Banner | None = None
         if not self.controller.can_classify:
             self.model_banner = Banner(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QObject, QSettings, QStandardPaths, Qt
+from PySide6.QtCore import QItemSelectionModel, QObject, QSettings, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -32,7 +32,8 @@ IDENTIFIERS_KEY = "export/include_patient_identifiers"
 PHI_WARNING = (
     "Exports will contain the DICOM patient ID and study date of every DICOM row.\n\n"
     "These are patient identifiers: store and share such files only as your "
-    "institution allows. Switch this off again in the File menu."
+    "institution allows. This lasts until the app is closed; switch it off sooner in "
+    "the File menu."
 )
 
 
@@ -46,6 +47,9 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
 
 class ReviewController(QObject):
     """Connects table, review panel and :class:`DecisionStore`; owns the review actions."""
+
+    #: exports now include patient identifiers (True) or not (for this session only)
+    identifiers_changed = Signal(bool)
 
     def __init__(
         self,
@@ -116,7 +120,12 @@ class ReviewController(QObject):
         self.identifiers_action = QAction("Include Patient &Identifiers in Exports", self.window)
         self.identifiers_action.setCheckable(True)
         self.identifiers_action.setToolTip("Adds patient_id and study_date (DICOM) to exports")
-        self.identifiers_action.setChecked(_as_bool(self.settings.value(IDENTIFIERS_KEY, False)))
+        # for this session only: a choice remembered overnight would put names and dates
+        # in the next day's exports with only a menu checkmark to show it
+        self.identifiers_action.setChecked(False)
+        if self.settings.contains(IDENTIFIERS_KEY):  # remembered by an older version
+            self.settings.remove(IDENTIFIERS_KEY)
+            self.settings.sync()
         self.identifiers_action.toggled.connect(self._on_identifiers)
         for a in (*self.class_actions, self.confirm_action, self.note_action, self.clear_action):
             a.setEnabled(self.store is not None)
@@ -155,7 +164,7 @@ class ReviewController(QObject):
             if answer != QMessageBox.StandardButton.Ok:
                 self.identifiers_action.setChecked(False)
                 return
-        self._remember(IDENTIFIERS_KEY, on)
+        self.identifiers_changed.emit(on)
 
     @property
     def include_identifiers(self) -> bool:
