@@ -25,6 +25,7 @@ from desktop.core.export import RESEARCH_NOTICE, Provenance, write_csv, write_js
 from desktop.core.pipeline import Pipeline
 from desktop.core.resources import bundled_model_path
 from desktop.core.results import SliceResult, Status
+from desktop.core.vocabulary import STATUS_WORDS
 from desktop.logging_setup import setup_logging
 
 
@@ -160,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = {s: 0 for s in Status}
     for r in results:
         counts[r.status] += 1
-    summary = ", ".join(f"{counts[s]} {s.value}" for s in Status)
+    summary = ", ".join(f"{counts[s]} {STATUS_WORDS[s]}" for s in Status)
     extra = pipeline.stats.skipped_empty_slices
     empty = f"; {extra} empty NIfTI slices skipped" if extra else ""
     print(f"{len(results)} rows: {summary}{empty}. Wrote {args.csv}", file=sys.stderr)

@@ -1,6 +1,10 @@
 """The words people read for statuses, classes and agreement: one place for all of them.
 
-The window, the exports, the CLI and the README use these words and no others.
+The window, the exports, the CLI and the README use these words and no others:
+statuses ``ok``, ``uncertain``, ``unsupported``, ``error`` (the values of
+:class:`Status`, which exports write); classes as the model names them, with spaces
+for underscores (``glioma``, ``meningioma``, ``no tumor``, ``pituitary``); an uncertain
+row's top class is its *best guess*, never a call.
 """
 
 from __future__ import annotations
@@ -8,12 +12,8 @@ from __future__ import annotations
 from desktop.core.decisions import Agreement
 from desktop.core.results import SliceResult, Status
 
-STATUS_WORDS = {
-    Status.OK: "ok",
-    Status.UNCERTAIN: "uncertain",
-    Status.UNSUPPORTED: "not supported",
-    Status.ERROR: "error",
-}
+#: the exports' status values, word for word
+STATUS_WORDS = {s: s.value for s in Status}
 
 AGREEMENT_WORDS = {
     Agreement.AGREE: "agree",
@@ -26,6 +26,16 @@ AGREEMENT_WORDS = {
 def class_label(name: str) -> str:
     """A class name for people ("no_tumor" -> "no tumor")."""
     return name.replace("_", " ")
+
+
+def firm_call(r: SliceResult) -> str | None:
+    """The model's call: the top class of an ``ok`` row only."""
+    return r.predicted_class if r.status is Status.OK else None
+
+
+def best_guess(r: SliceResult) -> str | None:
+    """An ``uncertain`` row's top class: shown to the reviewer, never a call."""
+    return r.predicted_class if r.status is Status.UNCERTAIN else None
 
 
 def predicted_text(r: SliceResult) -> str:

@@ -65,8 +65,9 @@ def test_cells_read_in_words():
     assert text[2][Column.PREDICTED] == "uncertain (glioma?)"
     assert text[2][Column.STATUS] == "uncertain"
     assert text[3][Column.STATUS] == "error" and text[3][Column.MESSAGE] == "truncated JPEG"
-    assert text[4][Column.STATUS] == "not supported"
-    assert text[4][Column.PREDICTED] == "(not supported)"
+    # issue 16.9: the words of the exports ("unsupported", not "not supported")
+    assert text[4][Column.STATUS] == "unsupported"
+    assert text[4][Column.PREDICTED] == "(unsupported)"
     assert model.headerData(Column.P_NO_TUMOR, Qt.Orientation.Horizontal) == "p(no tumor)"
     thumb = model.index(0, Column.THUMBNAIL).data(ThumbnailRole)
     assert isinstance(thumb, QImage) and (thumb.width(), thumb.height()) == (12, 16)

@@ -38,7 +38,7 @@ CHANGED_TEXT = (
     f"The {FILE_CHANGED}: its picture is not shown beside the old result, and review is "
     "off for this row. Open it again to classify it anew."
 )
-NO_HEATMAP_UNSUPPORTED = "No heat map: the model cannot judge this input (not supported)."
+NO_HEATMAP_UNSUPPORTED = "No heat map: the model cannot judge this input (unsupported)."
 
 
 class PreviewPane(QWidget):

@@ -38,7 +38,7 @@ def headline(s: AgreementSummary) -> str:
     if s.counts[Agreement.NO_MODEL_CALL]:
         parts.append(
             f"{s.counts[Agreement.NO_MODEL_CALL]:,} reviewed row(s) had no firm model call "
-            "(uncertain or not supported)."
+            "(uncertain or unsupported)."
         )
     return " ".join(parts)
 
