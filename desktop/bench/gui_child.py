@@ -26,15 +26,14 @@ def main(argv: list[str]) -> int:
     model, drop_list, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
     from PySide6.QtCore import QEvent, QObject, QTimer
 
-    from desktop.ui.app import application, freeze_startup_objects, load_classifier
-    from desktop.ui.main_window import MainWindow  # as desktop.ui.app.run does
+    from desktop.ui.app import application, build_window, freeze_startup_objects, load_classifier
 
     app = application(sys.argv[:1])
     classifier, error = load_classifier(model)
     if classifier is None:
         out.write_text(json.dumps({"error": error or "no model"}), encoding="utf-8")
         return 2
-    window = MainWindow(classifier, model_error=error)
+    window = build_window(classifier, model_error=error)  # as desktop.ui.app.run does
     state: dict[str, Any] = {"shown": None, "drop": None, "rows_at": None, "first_row": None}
     beats: list[float] = []
 

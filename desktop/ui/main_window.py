@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -33,6 +33,9 @@ from desktop.ui.table.widgets import Banner, FilterBar, ProgressPanel, ResultsTa
 from desktop.ui.vocabulary import STATUS_WORDS
 from desktop.ui.worker import PipelineLike
 
+if TYPE_CHECKING:  # onnxruntime is not imported to draw the window
+    from desktop.core.classifier import Classifier
+
 NOTICE_LINE = "Research use only - not for diagnostic use."
 IDENTIFIERS_ON = (
     "Exports include patient identifiers (DICOM patient ID and study date) until the app "
@@ -50,20 +53,17 @@ class MainWindow(QMainWindow):
 
     def __init__(
         self,
-        classifier: Any | None = None,
+        classifier: Classifier | None = None,
         pipeline: PipelineLike | None = None,
         model_error: str | None = None,
         parent: QWidget | None = None,
         data_dir: str | Path | None = None,
     ) -> None:
+        """``classifier`` and the ``pipeline`` that runs it are made by the caller
+        (:func:`desktop.ui.app.build_window`); without a pipeline nothing is classified."""
         super().__init__(parent)
         self.classifier = classifier
-        if pipeline is None and classifier is not None:
-            from desktop.core.pipeline import Pipeline
-            from desktop.ui.priority import lower_current_thread
-
-            pipeline = Pipeline(classifier, thread_init=lower_current_thread)
-        spec = getattr(classifier, "spec", None)
+        spec = classifier.spec if classifier is not None else None
         class_names = tuple(spec.class_names) if spec is not None else CLASS_NAMES
         self.setWindowTitle("Brain MRI Review")
         self.resize(1280, 800)
@@ -147,9 +147,9 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.counts)
         sb.addPermanentWidget(self.model_label)
         if self.classifier is not None:
-            path = Path(getattr(self.classifier, "path", "model"))
+            path = Path(self.classifier.path)
             self.model_label.setText(f"Model: {path.name}")
-            self.model_label.setToolTip(f"{path}\nsha256 {getattr(self.classifier, 'sha256', '?')}")
+            self.model_label.setToolTip(f"{path}\nsha256 {self.classifier.sha256}")
         else:
             self.model_label.setText("No model")
 

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.core import export
 from desktop.core.results import Status
+from desktop.ui.app import build_window
 from desktop.ui.main_window import MainWindow
 
 
@@ -16,7 +17,7 @@ from desktop.ui.main_window import MainWindow
 def filled_window(qtbot, test_model_path: Path, image_folder: Path) -> MainWindow:
     from desktop.core.classifier import Classifier
 
-    window = MainWindow(Classifier.load(test_model_path))
+    window = build_window(Classifier.load(test_model_path))
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.controller.idle, timeout=30_000):
         window.classify([image_folder])

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.core.results import Status
 from desktop.ui import main_window
+from desktop.ui.app import build_window
 from desktop.ui.main_window import NO_MODEL, NOTICE_LINE, MainWindow
 from desktop.ui.table.model import Column
 from tests.ui.conftest import wait_preview
@@ -25,7 +26,7 @@ def classifier(test_model_path: Path):
 
 @pytest.fixture
 def window(qtbot, classifier) -> MainWindow:
-    w = MainWindow(classifier)
+    w = build_window(classifier)
     qtbot.addWidget(w)
     w.show()
     return w
@@ -191,7 +192,7 @@ def test_open_files_and_folder_dialogs(qtbot, window, image_folder, monkeypatch)
 
 
 def test_multi_frame_preview_reads_the_file_once(qtbot, classifier, shared_dir):
-    window = MainWindow(classifier)
+    window = build_window(classifier)
     qtbot.addWidget(window)
     dcm = shared_dir / "dicom" / "emri_small" / "emri_small.dcm"
     with qtbot.waitSignal(window.controller.idle, timeout=30_000):

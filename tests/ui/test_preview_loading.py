@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from desktop.core.readers.common import Slice
 from desktop.core.reread import FILE_CHANGED
 from desktop.core.results import Status
+from desktop.ui.app import build_window
 from desktop.ui.main_window import MainWindow
 from desktop.ui.preview.pane import PreviewPane
 from tests.ui.conftest import brain_like, make_result, wait_preview
@@ -39,7 +40,7 @@ def test_an_overwritten_file_is_not_shown_beside_its_old_result(
 ) -> None:
     f = tmp_path / "a.png"
     cv2.imwrite(str(f), brain_like(seed=1))
-    window = MainWindow(classifier)
+    window = build_window(classifier)
     qtbot.addWidget(window)
     classify(qtbot, window, [f])
     pane = window.preview

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.core.decisions import DB_NAME, Agreement, DecisionStore
 from desktop.core.results import Status
+from desktop.ui.app import build_window
 from desktop.ui.main_window import MainWindow
 from desktop.ui.table.model import Column
 from desktop.ui.vocabulary import SortRole
@@ -26,7 +27,7 @@ def classifier(test_model_path: Path):
 
 
 def new_window(qtbot, classifier) -> MainWindow:
-    w = MainWindow(classifier)
+    w = build_window(classifier)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)

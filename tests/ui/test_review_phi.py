@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.core import export
+from desktop.ui.app import build_window
 from desktop.ui.main_window import MainWindow
 from tests.core.factories import PATIENT_ID, PATIENT_NAME, make_dicom, write_dicom
 
@@ -33,7 +34,7 @@ def scans(tmp_path: Path) -> Path:
 def open_window(qtbot, test_model_path: Path, scans: Path) -> MainWindow:
     from desktop.core.classifier import Classifier
 
-    w = MainWindow(Classifier.load(test_model_path))
+    w = build_window(Classifier.load(test_model_path))
     qtbot.addWidget(w)
     w.show()
     with qtbot.waitSignal(w.controller.idle, timeout=30_000):
