@@ -160,7 +160,7 @@ class PreviewPane(QWidget):
             self.verdict.setText("")
             self._set_probabilities(None)
             self.view.set_image(None, "Select a row to see the slice")
-            self.window_level.set_slice(None, "")
+            self.window_level.set_slice(None)
             self._update_controls()
             return
         name = Path(result.path).name
@@ -218,8 +218,8 @@ class PreviewPane(QWidget):
         pixels = getattr(found, "pixels", None)
         self._pixels = pixels
         self.window_level.blockSignals(True)  # one refresh below, not one per signal
-        raw, window = getattr(found, "raw", None), getattr(found, "window", "")
-        self.window_level.set_slice(raw, window, keep=self._keep_window)
+        raw, windowing = getattr(found, "raw", None), getattr(found, "windowing", None)
+        self.window_level.set_slice(raw, windowing, keep=self._keep_window)
         self.window_level.blockSignals(False)
         if pixels is not None:
             shown = self.window_level.display()
