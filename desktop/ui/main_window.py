@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -43,9 +43,12 @@ IDENTIFIERS_ON = (
 )
 NO_MODEL = "No model installed - files cannot be classified."
 BROKEN_MODEL = "The model could not be loaded - files cannot be classified."
+#: "All files" first: DICOM files often have no extension (IM1, IM2, ...)
 FILE_FILTER = (
-    "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.dicom *.nii *.nii.gz);;All files (*)"
+    "All files (*);;Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.dicom *.nii *.nii.gz)"
 )
+#: settings key: the folder of the last export (exports and heat maps are offered there)
+EXPORT_FOLDER_KEY = "export/last_folder"
 
 
 class MainWindow(QMainWindow):
@@ -219,6 +222,7 @@ class MainWindow(QMainWindow):
         self.proxy.layoutChanged.connect(self._update_counts)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.preview.file_changed.connect(self.review.mark_changed)
+        self.preview.default_folder = self.save_folder
 
     # -- opening ------------------------------------------------------------------------
     def classify(self, paths: Sequence[str | Path]) -> bool:
@@ -356,12 +360,24 @@ class MainWindow(QMainWindow):
             ExportFormat(kind),
             decisions=self.review.decisions(),
             identifiers=ids,
+            folder=self.save_folder(),
         )
         if path is None:
             return False
+        self.review.settings.setValue(EXPORT_FOLDER_KEY, str(Path(path).parent))
+        self.review.settings.sync()
         with_ids = " (with patient identifiers)" if ids else ""
         self.statusBar().showMessage(f"Exported {len(results):,} rows to {path}{with_ids}", 8000)
         return True
+
+    def save_folder(self) -> str:
+        """Where exports and saved heat maps go first: the last export's folder, else the
+        user's documents (never the folder of the patient's images)."""
+        last = str(self.review.settings.value(EXPORT_FOLDER_KEY, "") or "")
+        if last and Path(last).is_dir():
+            return last
+        docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return docs or str(Path.home())
 
     def about(self) -> None:
         QMessageBox.about(

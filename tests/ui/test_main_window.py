@@ -145,7 +145,9 @@ def test_heatmap_saves_png(qtbot, window, image_folder, tmp_path) -> None:
 
     img = QImage(str(out))
     assert (img.width(), img.height()) == (96, 96)
-    assert window.preview.default_heatmap_path().name == "slice_01_frame0_heatmap.png"
+    offered = window.preview.default_heatmap_path()
+    assert offered.name == "slice_01_frame0_heatmap.png"
+    assert offered.parent != image_folder  # issue 16.11: not into the patient's folder
 
 
 def test_first_result_is_previewed_at_once(qtbot, window, image_folder) -> None:
@@ -295,3 +297,39 @@ def test_delete_updates_the_counts_at_once(qtbot, window: MainWindow) -> None:
     window.remove_selected()
     assert window.filters.shown.text() == "31 rows"
     assert window.counts.text() == "31 slices: 31 ok"
+
+
+def test_open_files_offers_all_files_first(qtbot, window: MainWindow, monkeypatch) -> None:
+    """Issue 16.10: extensionless DICOM (IM1, IM2, ...) is visible in Open Files at once."""
+    from PySide6.QtWidgets import QFileDialog
+
+    seen: list[str] = []
+
+    def dialog(parent, title, folder, filters, *args, **kwargs):
+        seen.append(filters)
+        return [], ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(dialog))
+    window.open_files_action.trigger()
+    assert seen and seen[0].split(";;")[0] == "All files (*)"
+
+
+def test_exports_start_in_the_last_export_folder(
+    qtbot, window: MainWindow, image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 16.11: the last export folder is remembered; Save PNG is offered there too."""
+    from PySide6.QtWidgets import QFileDialog
+
+    fill(qtbot, window, [image_folder / "slice_00.png"])
+    starts: list[str] = []
+    target = tmp_path / "exports"
+    target.mkdir()
+
+    def dialog(parent, title, start, *args, **kwargs):
+        starts.append(start)
+        return str(target / f"run{len(starts)}.csv"), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(dialog))
+    assert window.export("csv") and window.export("csv")
+    assert Path(starts[0]).parent != target and Path(starts[1]).parent == target
+    assert window.preview.default_heatmap_path().parent == target

@@ -241,3 +241,14 @@ def test_damaged_decisions_file(qtbot, classifier, data_dir: Path) -> None:
     press(qtbot, w, Qt.Key.Key_1)
     assert reviewer_cells(w) == [""]
     assert (data_dir / DB_NAME).read_bytes() == b"not sqlite" * 200  # left as it was
+
+
+def test_one_user_data_folder_for_decisions_settings_and_logs(tmp_path, monkeypatch) -> None:
+    """Issue 16.11: decisions and settings live where the logs do, on every OS."""
+    from desktop import logging_setup
+    from desktop.core.decisions import DATA_DIR_ENV
+    from desktop.ui.review.controller import resolve_data_dir
+
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setattr(logging_setup, "platform_data_dir", lambda: tmp_path / "local")
+    assert resolve_data_dir() == tmp_path / "local" == logging_setup.log_dir().parent

@@ -67,6 +67,8 @@ class PreviewPane(QWidget):
         )
         self.loader.loaded.connect(self._on_loaded)
         self._keep_window = False
+        #: where Save PNG starts (the window sets it to the last export folder)
+        self.default_folder: Callable[[], str] = lambda: str(Path.home())
         #: True while the current row's picture is being read
         self.loading = False
         self.result: SliceResult | None = None
@@ -304,10 +306,11 @@ class PreviewPane(QWidget):
 
     # -- saving ---------------------------------------------------------------------------
     def default_heatmap_path(self) -> Path | None:
+        """The name offered for Save PNG, in :attr:`default_folder` (not the images' own)."""
         if self.result is None:
             return None
         p = Path(self.result.path)
-        return p.with_name(f"{p.stem}_frame{self.result.frame}_heatmap.png")
+        return Path(self.default_folder()) / f"{p.stem}_frame{self.result.frame}_heatmap.png"
 
     def save_heatmap(self, path: str | Path) -> bool:
         """Write the slice with its heat map as PNG; False if there is nothing or it failed."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QObject, QSettings, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -15,7 +15,6 @@ from desktop.core.decisions import (
     DecisionStore,
     DecisionStoreError,
     Key,
-    default_data_dir,
     key_of,
     model_call,
 )
@@ -38,11 +37,13 @@ PHI_WARNING = (
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """``data_dir``, else ``$BRAIN_MRI_REVIEW_DATA_DIR``, else Qt's AppDataLocation."""
+    """``data_dir``, else the app's one user-data folder (``$BRAIN_MRI_REVIEW_DATA_DIR``,
+    else the platform's local data folder): decisions, settings and logs side by side."""
     if data_dir is not None:
         return Path(data_dir)
-    platform = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return default_data_dir(platform)
+    from desktop.logging_setup import data_dir as app_data_dir
+
+    return app_data_dir()
 
 
 class ReviewController(QObject):
