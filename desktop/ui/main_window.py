@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QSize, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -47,6 +47,8 @@ BROKEN_MODEL = "The model could not be loaded - files cannot be classified."
 FILE_FILTER = (
     "All files (*);;Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.dicom *.nii *.nii.gz)"
 )
+#: the preview's share of the window's width at first (the table gets the rest)
+PREVIEW_WIDTH = 440
 #: settings key: the folder of the last export (exports and heat maps are offered there)
 EXPORT_FOLDER_KEY = "export/last_folder"
 
@@ -69,7 +71,8 @@ class MainWindow(QMainWindow):
         spec = classifier.spec if classifier is not None else None
         class_names = tuple(spec.class_names) if spec is not None else CLASS_NAMES
         self.setWindowTitle("Brain MRI Review")
-        self.resize(1280, 800)
+        screen = self.screen()
+        self.resize(*default_size(screen.availableGeometry().size() if screen else None))
         self.setAcceptDrops(True)
 
         self.model = ResultsModel(class_names, self)
@@ -141,7 +144,8 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([840, 440])
+        table_width = max(self.width() - PREVIEW_WIDTH, self.width() * 3 // 5)
+        self.splitter.setSizes([table_width, self.width() - table_width])
         self.splitter.setChildrenCollapsible(False)
         lay.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
@@ -389,6 +393,17 @@ class MainWindow(QMainWindow):
         self.controller.wait(5000)
         self.review.close()
         super().closeEvent(event)
+
+
+def default_size(available: QSize | None) -> tuple[int, int]:
+    """The first window size: 1280 x 800, larger on large screens, never beyond the
+    screen (room left for the title bar and the window frame): at 1366 x 768 the status
+    bar with progress and Cancel stays on screen."""
+    if available is None or available.isEmpty():
+        return 1280, 800
+    w = min(max(1280, available.width() * 9 // 10), available.width() - 16)
+    h = min(max(800, available.height() * 9 // 10), available.height() - 40)
+    return w, h
 
 
 def _local_paths(mime: Any) -> list[str]:
