@@ -1,13 +1,17 @@
 """``brain-mri-review-cli``: the same core, headless. Files/folders in, CSV (+JSON) out.
 
 Exit codes: 0 done (also when some files were unreadable: they are error rows);
-1 cancelled (Ctrl+C); 2 the model or the output cannot be used (message on stderr).
+1 cancelled (Ctrl+C); 2 the model or an output cannot be used (checked before any file
+is read); 3 nothing could be read (no file found, or every file unreadable). Each path
+given that does not exist is named on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,6 +25,8 @@ from desktop.core.export import RESEARCH_NOTICE, Provenance, write_csv, write_js
 from desktop.core.pipeline import Pipeline
 from desktop.core.resources import bundled_model_path
 from desktop.core.results import SliceResult, Status
+from desktop.core.vocabulary import STATUS_WORDS
+from desktop.logging_setup import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,58 +45,94 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(message: str) -> int:
+#: nothing could be read: no file found, or every file unreadable
+EXIT_NOTHING_READ = 3
+
+
+def _fail(message: str, code: int = 2) -> int:
     print(f"brain-mri-review-cli: error: {message}", file=sys.stderr)
-    return 2
+    return code
+
+
+def output_problem(out: Path, overwrite: bool) -> str | None:
+    """Why ``out`` cannot be written (checked before any work), or None."""
+    if out.is_dir():
+        return f"cannot write {out}: it is a folder (give a file name, e.g. {out / 'results.csv'})"
+    if out.exists() and not overwrite:
+        return f"{out} already exists (use --overwrite to replace it)"
+    folder = out.parent
+    if not folder.resolve().is_dir():
+        return f"cannot write {out}: folder {folder} does not exist"
+    if out.exists() and not os.access(out, os.W_OK):
+        return f"cannot write {out}: permission denied"
+    try:  # the only sure test of a folder (permissions, read-only mounts, ACLs)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".brain-mri-review-", delete=True):
+            pass
+    except OSError as exc:
+        return f"cannot write {out}: {exc.strerror or exc}"
+    return None
 
 
 class _Progress:
-    """A one-line progress display on stderr (updated at most ~10 times a second)."""
+    """Progress on stderr: one line redrawn ~10 times a second on a terminal; else (a log
+    file, a pipe) one line every ``log_every`` seconds."""
 
-    def __init__(self, total_files: int, stream: TextIO = sys.stderr) -> None:
+    def __init__(
+        self, total_files: int, stream: TextIO = sys.stderr, log_every: float = 5.0
+    ) -> None:
         self.total = total_files
         self.stream = stream
         self.start = time.monotonic()
-        self.last = 0.0
+        self.last = self.start
         self.files: set[str] = set()
         self.rows = 0
+        isatty = getattr(stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self.every = 0.1 if self.tty else log_every
 
     def update(self, row: SliceResult | None = None, force: bool = False) -> None:
         if row is not None:
             self.rows += 1
             self.files.add(row.path)
         now = time.monotonic()
-        if force or now - self.last >= 0.1:
+        if force or now - self.last >= self.every:
             self.last = now
             rate = self.rows / max(now - self.start, 1e-6)
-            self.stream.write(
-                f"\r{len(self.files)}/{self.total} files, {self.rows} slices, {rate:.1f}/s   "
-            )
+            line = f"{len(self.files)}/{self.total} files, {self.rows} slices, {rate:.1f}/s"
+            self.stream.write(f"\r{line}   " if self.tty else f"{line}\n")
             self.stream.flush()
 
     def done(self) -> None:
         if self.rows:
             self.update(force=True)
-            self.stream.write("\n")
+            if self.tty:
+                self.stream.write("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # details (tracebacks) go to the log file; stderr gets the words
+    setup_logging(stderr=False)
     model_path = args.model or bundled_model_path()
     if model_path is None:
         return _fail("no model installed (pass --model PATH to use an ONNX model file)")
     outputs = [p for p in (args.csv, args.json) if p is not None]
+    if args.json is not None and args.json.resolve() == args.csv.resolve():
+        return _fail("--csv and --json name the same file")
     for out in outputs:
-        if out.exists() and not args.overwrite:
-            return _fail(f"{out} already exists (use --overwrite to replace it)")
-        if not out.parent.resolve().is_dir():
-            return _fail(f"cannot write {out}: folder {out.parent} does not exist")
+        problem = output_problem(out, args.overwrite)
+        if problem:
+            return _fail(problem)
     try:
         classifier = Classifier.load(model_path)
     except ModelLoadError as exc:
         return _fail(f"cannot use the model: {exc}")
 
     found = discover(args.paths)
+    for p in found.missing:
+        print(f"brain-mri-review-cli: not found: {p}", file=sys.stderr)
+    if not found.files:
+        return _fail("nothing to read: no image file found in the paths given", EXIT_NOTHING_READ)
     print(
         f"{len(found.files)} files to read ({found.skipped} entries skipped); "
         f"model {classifier.path.name}",
@@ -119,14 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = {s: 0 for s in Status}
     for r in results:
         counts[r.status] += 1
-    summary = ", ".join(f"{counts[s]} {s.value}" for s in Status)
+    summary = ", ".join(f"{counts[s]} {STATUS_WORDS[s]}" for s in Status)
     extra = pipeline.stats.skipped_empty_slices
     empty = f"; {extra} empty NIfTI slices skipped" if extra else ""
     print(f"{len(results)} rows: {summary}{empty}. Wrote {args.csv}", file=sys.stderr)
     print(RESEARCH_NOTICE, file=sys.stderr)
+    if found.missing:
+        print(f"{len(found.missing)} path(s) not found (named above)", file=sys.stderr)
     if cancelled:
         print("cancelled: the files above were written with what was done", file=sys.stderr)
         return 1
+    if results and all(r.status is Status.ERROR for r in results):
+        return _fail("nothing could be read: every file was unreadable", EXIT_NOTHING_READ)
     return 0
 
 

@@ -179,6 +179,7 @@ def _check_pipeline(report: SelfTestReport, model: Path, sha: str, work: Path) -
     from desktop.core.export import Provenance, read_csv, write_csv
     from desktop.core.pipeline import Pipeline
     from desktop.core.results import Status
+    from desktop.core.vocabulary import best_guess, firm_call
 
     try:
         t0 = time.monotonic()
@@ -205,7 +206,8 @@ def _check_pipeline(report: SelfTestReport, model: Path, sha: str, work: Path) -
             what = "no result" if r is None else f"{r.status.value} {r.message}".strip()
             report.add(f"phantom {key}", False, f"not classified: {what}")
             return
-        call = r.predicted_class or "no call"
+        guess = best_guess(r)
+        call = firm_call(r) or (f"best guess {guess}" if guess else "no call")
         report.add(
             f"phantom {key}",
             True,

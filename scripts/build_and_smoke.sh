@@ -18,9 +18,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-APP=dist/BrainMRIReview
+# BUILD_ROOT: where dist/ and build/ go (the checkout by default; the frozen-app test
+# gives a temporary folder so that no 229 MB build is left inside the checkout)
+BUILD_ROOT=$(cd "${BUILD_ROOT:-$ROOT}" && pwd)
+export BRAIN_MRI_BUILD_DIR=$BUILD_ROOT/build  # build.spec writes build_info.json there
+APP=$BUILD_ROOT/dist/BrainMRIReview
 EXE=$APP/BrainMRIReview
-OUT=build/smoke
+OUT=$BUILD_ROOT/build/smoke
 MAX_MB=${SMOKE_MAX_MB:-250}  # the folder limit (override only to see the other checks)
 PY=.venv/bin/python
 SHARED=../shared/dicom
@@ -38,7 +42,8 @@ if ((build)); then
   [[ -x .venv/bin/pyinstaller ]] || fail "pyinstaller missing: .venv/bin/pip install -e '.[build]'"
   say "building (log: $OUT/build.log) ..."
   t0=$(date +%s)
-  .venv/bin/pyinstaller --noconfirm --clean build.spec >"$OUT/build.log" 2>&1 \
+  .venv/bin/pyinstaller --noconfirm --clean --distpath "$BUILD_ROOT/dist" \
+    --workpath "$BUILD_ROOT/build" build.spec >"$OUT/build.log" 2>&1 \
     || { tail -30 "$OUT/build.log" >&2; fail "pyinstaller failed (see $OUT/build.log)"; }
   note "build time: $(( $(date +%s) - t0 )) s"
 fi
@@ -132,7 +137,7 @@ else
   [[ -s $OUT/xvfb.display ]] || { cat "$OUT/xvfb.log" >&2; fail "Xvfb did not start"; }
   display=":$(head -1 "$OUT/xvfb.display")"
   gui_run() {  # $1 = tag; starts the app, waits for its window, keeps it up 4 s
-    local tag=$1 data="$ROOT/$OUT/data-$1" t0 t1 waited=0
+    local tag=$1 data="$OUT/data-$1" t0 t1 waited=0
     mkdir -p "$data"
     t0=$(date +%s.%N)
     DISPLAY=$display QT_QPA_PLATFORM=xcb BRAIN_MRI_REVIEW_DATA_DIR=$data \

@@ -7,6 +7,7 @@ code or OpenCV, pass its self-test with no network, give the source CLI's rows o
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -28,9 +29,15 @@ pytestmark = [
 ]
 
 
-def test_build_and_smoke() -> None:
+def test_build_and_smoke(tmp_path: Path) -> None:
+    # dist/ and build/ (229 MB) in a temporary folder, not inside the checkout
     run = subprocess.run(
-        ["scripts/build_and_smoke.sh"], cwd=ROOT, capture_output=True, text=True, check=False
+        ["scripts/build_and_smoke.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "BUILD_ROOT": str(tmp_path)},
     )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]
@@ -39,3 +46,4 @@ def test_build_and_smoke() -> None:
     assert size is not None and int(size.group(1)) < 250, out[-2000:]
     assert "self-test PASSED" in out and "identical to the source checkout's CLI" in out
     assert "GUI: window appeared" in out
+    assert (tmp_path / "dist" / "BrainMRIReview").is_dir()

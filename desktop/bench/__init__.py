@@ -16,6 +16,7 @@ KEYS = (
     "torch_eager_img_s",
     "first_row_s",
     "gui_max_stall_ms",
+    "gui_volume_stall_ms",
     "peak_rss_mb",
     "rss_growth_mb_per_1000",
     "startup_s",

@@ -27,6 +27,7 @@ TARGETS = {
     "torch_eager_img_s": "ceiling >= 5 x this",
     "first_row_s": "<= 1",
     "gui_max_stall_ms": "<= 50",
+    "gui_volume_stall_ms": "<= 50",
     "peak_rss_mb": "<= 1536",
     "rss_growth_mb_per_1000": "flat",
     "startup_s": "<= 2",
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": [],
     }
     f, details, notes = res["figures"], res["details"], res["notes"]
-    gui_keys = {"first_row_s", "gui_max_stall_ms", "startup_s"} & wanted
+    gui_keys = {"first_row_s", "gui_max_stall_ms", "gui_volume_stall_ms", "startup_s"} & wanted
     with ExitStack() as stack:
         files = _inputs(args, stack, max(args.images, args.gui_slices if gui_keys else 0), notes)
         headless_files = files[: args.images]
@@ -158,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         if gui_keys:
             from desktop.bench.gui import gui_figures
 
-            g = gui_figures(model, files[: args.gui_slices])
+            g = gui_figures(
+                model, files[: args.gui_slices], volumes="gui_volume_stall_ms" in gui_keys
+            )
             details["gui"] = g
             for k in gui_keys:
                 f[k] = g.get(k)

@@ -30,16 +30,25 @@ def run_child(
     return t0, proc
 
 
-def gui_figures(model: Path, drop: Sequence[Path], timeout: float = 1800.0) -> dict[str, Any]:
-    """startup_s, first_row_s, gui_max_stall_ms (and extras) from one offscreen process."""
+def gui_figures(
+    model: Path, drop: Sequence[Path], timeout: float = 1800.0, volumes: bool = True
+) -> dict[str, Any]:
+    """startup_s, first_row_s, gui_max_stall_ms (and extras) from one offscreen process;
+    with ``volumes`` also gui_volume_stall_ms (the preview scenario, a second run)."""
     with tempfile.TemporaryDirectory(prefix="brain_mri_bench_gui_") as tmp:
         listing, out = Path(tmp) / "drop.txt", Path(tmp) / "gui.json"
         listing.write_text("\n".join(str(p) for p in drop), encoding="utf-8")
+        args = [str(model), str(listing), str(out)]
+        if volumes:
+            from desktop.bench.volumes import series_files, write_volume
+
+            vol = write_volume(Path(tmp) / "volume_256x256x180.nii.gz")
+            series = series_files(Path(tmp) / "series")
+            volume_list = Path(tmp) / "volumes.txt"
+            volume_list.write_text("\n".join(str(p) for p in [vol, *series]), encoding="utf-8")
+            args.append(str(volume_list))
         t0, proc = run_child(
-            "desktop.bench.gui_child",
-            [str(model), str(listing), str(out)],
-            timeout,
-            env={"QT_QPA_PLATFORM": "offscreen"},
+            "desktop.bench.gui_child", args, timeout, env={"QT_QPA_PLATFORM": "offscreen"}
         )
         if not out.is_file():
             raise RuntimeError(f"GUI child failed (exit {proc.returncode}): {proc.stderr[-2000:]}")

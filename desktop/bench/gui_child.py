@@ -1,6 +1,6 @@
 """The GUI measurements, in their own offscreen process (run by :mod:`desktop.bench.gui`).
 
-    python -m desktop.bench.gui_child MODEL DROP_LIST OUT.json
+    python -m desktop.bench.gui_child MODEL DROP_LIST OUT.json [VOLUME_LIST]
 
 Start-up follows ``desktop.ui.app.run`` step for step (import the window, create the
 application, load the model, build and show the window); "shown" is the first paint of
@@ -9,6 +9,12 @@ the results table. Then the paths listed in DROP_LIST are given to
 first paint that shows a row, and the longest gap of a 10 ms heartbeat timer on the GUI
 thread until the run is idle. Only the standard library is imported before the app's
 own modules, so start-up is not inflated by the benchmark.
+
+With VOLUME_LIST (a NIfTI volume, then the files of a DICOM series) a second run follows:
+the volume and the series are classified, the drop is classified again, and during that
+run rows of the volume and of the series are selected in turn, the window/level and the
+heat-map opacity changed (what a person does while a run goes on); its longest heartbeat
+gap is ``gui_volume_stall_ms``.
 """
 
 from __future__ import annotations
@@ -20,21 +26,23 @@ from pathlib import Path
 from typing import Any
 
 HEARTBEAT_MS = 10
+#: one user action (select a row, change W/L or opacity) this often during the run
+VOLUME_ACTION_MS = 250
 
 
 def main(argv: list[str]) -> int:
     model, drop_list, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    volume_list = Path(argv[3]) if len(argv) > 3 else None
     from PySide6.QtCore import QEvent, QObject, QTimer
 
-    from desktop.ui.app import application, freeze_startup_objects, load_classifier
-    from desktop.ui.main_window import MainWindow  # as desktop.ui.app.run does
+    from desktop.ui.app import application, build_window, freeze_startup_objects, load_classifier
 
     app = application(sys.argv[:1])
     classifier, error = load_classifier(model)
     if classifier is None:
         out.write_text(json.dumps({"error": error or "no model"}), encoding="utf-8")
         return 2
-    window = MainWindow(classifier, model_error=error)
+    window = build_window(classifier, model_error=error)  # as desktop.ui.app.run does
     state: dict[str, Any] = {"shown": None, "drop": None, "rows_at": None, "first_row": None}
     beats: list[float] = []
 
@@ -69,9 +77,20 @@ def main(argv: list[str]) -> int:
         window.classify(paths)
 
     def on_idle(cancelled: bool) -> None:
+        if state.get("phase") == "volumes-load":
+            start_volume_run()
+            return
         heartbeat.stop()
         beats.append(time.perf_counter())
         gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
+        if state.get("phase") == "volumes-run":
+            volume_timer.stop()
+            res = state["res"]
+            res["gui_volume_stall_ms"] = 1000 * max(gaps) if gaps else None
+            res["gui_volume_actions"] = state["actions"]
+            res["gui_volume_preview_reads"] = window.preview.loader.reads
+            finish(res)
+            return
         rows = window.model.rowCount()
         dt = time.perf_counter() - state["t0"]
         first = state["first_row"] or state["rows_at"]
@@ -84,8 +103,56 @@ def main(argv: list[str]) -> int:
             "gui_img_s": rows / dt if dt > 0 else None,
             "cancelled": cancelled,
         }
+        if volume_list is None:
+            finish(res)
+            return
+        # second run: the preview scenario (volume and series rows selected during a run)
+        state["res"], state["phase"] = res, "volumes-load"
+        window.clear_all()
+        window.classify(volume_list.read_text(encoding="utf-8").splitlines())
+
+    def finish(res: dict[str, Any]) -> None:
         out.write_text(json.dumps(res), encoding="utf-8")
         app.quit()
+
+    def start_volume_run() -> None:
+        model_rows = window.model.rowCount()
+        results = window.model.results()
+        first_path = results[0].path if results else ""
+        state["volume_rows"] = [i for i, r in enumerate(results) if r.path == first_path]
+        state["series_rows"] = [i for i, r in enumerate(results) if r.path != first_path]
+        state["volume_rows_total"] = model_rows
+        state["phase"], state["actions"], state["step"] = "volumes-run", 0, 0
+        beats.clear()
+        heartbeat.start()
+        beats.append(time.perf_counter())
+        window.classify(drop_list.read_text(encoding="utf-8").splitlines())
+        volume_timer.start()
+
+    def volume_action() -> None:
+        """One thing a person does: select a volume row, a series row, change W/L, opacity."""
+        step = state["step"]
+        state["step"] += 1
+        kind = step % 4
+        rows = state["volume_rows"] if kind in (0, 2) else state["series_rows"]
+        if kind in (0, 1) and rows:
+            source_row = rows[(step * 7) % len(rows)]
+            index = window.proxy.mapFromSource(window.model.index(source_row, 0))
+            if index.isValid():
+                window.table.selectRow(index.row())
+        elif kind == 2:
+            bar = window.preview.window_level
+            if bar.isVisible():
+                w = bar.current()
+                bar.set_window(type(w)(w.centre * (0.9 + 0.05 * (step % 5)), w.width))
+        else:
+            op = window.preview.opacity
+            op.setValue((op.value() + 17) % 100)
+        state["actions"] += 1
+
+    volume_timer = QTimer()
+    volume_timer.setInterval(VOLUME_ACTION_MS)
+    volume_timer.timeout.connect(volume_action)
 
     painted = Painted()
     window.table.viewport().installEventFilter(painted)

@@ -1,7 +1,7 @@
 """Rows kept the way the results table keeps them, for the memory run (imports Qt).
 
 Each pipeline row becomes a ``ResultRow`` (thumbnail as QImage, made as the worker
-makes it) and goes into a real :class:`desktop.ui.results_model.ResultsModel` in
+makes it) and goes into a real :class:`desktop.ui.table.model.ResultsModel` in
 chunks, so the bounded thumbnail cache and everything a row holds are counted.
 Qt needs no application object for this (no widgets, no re-makes are triggered).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from desktop.core.results import SliceResult
-from desktop.ui.results_model import ResultRow, ResultsModel
-from desktop.ui.thumbnails import ThumbnailCache
+from desktop.ui.table.model import ResultRow, ResultsModel
+from desktop.ui.table.thumbnails import ThumbnailCache
 from desktop.ui.worker import to_row
 
 

@@ -7,6 +7,7 @@ thresholds) is read from its metadata (:mod:`desktop.core.model_spec`).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from desktop.core.model_spec import (
 )
 from desktop.core.preprocess import to_batch, to_input
 from desktop.core.results import Status
+
+log = logging.getLogger(__name__)
 
 _OUTPUTS = (OUTPUT_LOGITS, OUTPUT_CAM, OUTPUT_OOD)
 
@@ -113,6 +116,31 @@ def default_threads(cores: int | None = None) -> int:
     return max(1, min(4, n // 2))
 
 
+#: what onnxruntime says when a model is newer than it (opset, IR version, an operator
+#: it has no kernel for): the app is too old, not the file broken
+_NEWER_MODEL_SIGNS = (
+    "opset",
+    "ir version",
+    "not_implemented",
+    "could not find an implementation",
+)
+
+
+def session_error_words(name: str, exc: BaseException) -> str:
+    """Why onnxruntime refused the model file ``name``, in words a person can act on."""
+    text = str(exc)
+    low = text.lower()
+    if any(sign in low for sign in _NEWER_MODEL_SIGNS):
+        return (
+            f"{name} needs a newer version of the app (the model uses an ONNX version "
+            f"newer than this app's onnxruntime {ort.__version__} supports)"
+        )
+    if "protobuf" in low:
+        return f"{name} is not a usable ONNX model (truncated or corrupt file)"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"{name} could not be loaded by onnxruntime ({first[:300]})"
+
+
 class Classifier:
     """One loaded model. Create with :meth:`load`."""
 
@@ -153,10 +181,9 @@ class Classifier:
             session = ort.InferenceSession(
                 str(p), sess_options=opts, providers=["CPUExecutionProvider"]
             )
-        except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelLoadError(
-                f"{p.name} is not a usable ONNX model (truncated or corrupt file)"
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            log.error("onnxruntime could not load %s", p, exc_info=True)
+            raise ModelLoadError(session_error_words(p.name, exc)) from exc
         meta = session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in meta:
             raise ModelLoadError(

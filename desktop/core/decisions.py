@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS decisions (
 """
 
 
+def private_file(path: Path) -> None:
+    """Create ``path`` readable and writable by its owner only (0600), or make it so."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if os.name == "posix":
+        os.chmod(path, 0o600)
+
+
 class DecisionStoreError(Exception):
     """The decisions file cannot be opened or written (message for a person)."""
 
@@ -114,6 +122,7 @@ class DecisionStore:
             return self._conn
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # reviewer notes: the owner's only, as the exports
             conn = sqlite3.connect(self.path, isolation_level=None)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(_SCHEMA)

@@ -19,6 +19,8 @@ class Discovery:
     skipped: int = 0
     #: True when ``cancel`` stopped the walk early
     cancelled: bool = False
+    #: paths given that do not exist (named to the person, never dropped in silence)
+    missing: list[Path] = field(default_factory=list)
 
 
 def _hidden(name: str) -> bool:
@@ -107,6 +109,8 @@ def discover(paths: Iterable[str | Path], cancel: Callable[[], bool] = lambda: F
                 walk(p)
             elif p.is_file():
                 add_file(p, explicit=True)
+            elif not p.exists() and not p.is_symlink():
+                out.missing.append(p)
             else:
                 out.skipped += 1
         except OSError:

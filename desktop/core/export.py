@@ -25,6 +25,7 @@ from desktop import __version__
 from desktop.core.decisions import Decision, Key, agreement, key_of
 from desktop.core.model_spec import CLASS_NAMES
 from desktop.core.results import SliceResult
+from desktop.core.vocabulary import best_guess, firm_call
 
 if TYPE_CHECKING:
     from desktop.core.classifier import Classifier
@@ -34,17 +35,23 @@ RESEARCH_NOTICE = (
     "device output and must not guide the care of any patient."
 )
 
+
+def probability_columns(class_names: Sequence[str] = CLASS_NAMES) -> list[str]:
+    """``p_<class>`` for each class of the model, in its output order."""
+    return [f"p_{name}" for name in class_names]
+
+
+#: ``predicted_class`` is the model's call (``ok`` rows only); ``best_guess`` is an
+#: ``uncertain`` row's top class, never a call
 CSV_COLUMNS = [
     "path",
     "frame",
     "status",
     "message",
     "predicted_class",
+    "best_guess",
     "confidence",
-    "p_glioma",
-    "p_meningioma",
-    "p_no_tumor",
-    "p_pituitary",
+    *probability_columns(),
     "image_sha256",
     "model_sha256",
     "app_version",
@@ -105,7 +112,8 @@ def csv_row(r: SliceResult, prov: Provenance, decisions: Decisions | None = None
         "frame": str(r.frame),
         "status": r.status.value,
         "message": r.message,
-        "predicted_class": r.predicted_class or "",
+        "predicted_class": firm_call(r) or "",
+        "best_guess": best_guess(r) or "",
         "confidence": _num(r.confidence),
         "image_sha256": r.image_sha256 or "",
         "model_sha256": prov.model_sha256,
@@ -114,8 +122,8 @@ def csv_row(r: SliceResult, prov: Provenance, decisions: Decisions | None = None
         "exported_at": prov.created,
         "notice": prov.notice,
     }
-    for name in CLASS_NAMES:
-        row[f"p_{name}"] = _num(probs.get(name))
+    for name, column in zip(prov.class_names, probability_columns(prov.class_names), strict=True):
+        row[column] = _num(probs.get(name))
     review = review_fields(r, decisions)
     row.update({k: "" if v is None else str(v) for k, v in review.items()})
     return row
@@ -230,7 +238,8 @@ def json_result(
         "frame": r.frame,
         "status": r.status.value,
         "message": r.message,
-        "predicted_class": r.predicted_class,
+        "predicted_class": firm_call(r),
+        "best_guess": best_guess(r),
         "confidence": r.confidence,
         "probabilities": _probabilities(r, prov.class_names) or None,
         "ood_score": r.ood_score,

@@ -143,6 +143,12 @@ class ModelSpec:
             raise ModelContractError(f"unknown grey-to-channels rule {p.grey_to_channels!r}")
         if not self.class_names or len(set(self.class_names)) != len(self.class_names):
             raise ModelContractError("class names in metadata are empty or repeated")
+        # the table, the review keys 1-4 and the export columns are made for these classes
+        if tuple(self.class_names) != CLASS_NAMES:
+            raise ModelContractError(
+                f"the model's classes ({', '.join(self.class_names)}) are not the ones this "
+                f"app shows ({', '.join(CLASS_NAMES)}): it needs a newer version of the app"
+            )
         if not self.temperature > 0:
             raise ModelContractError("calibration temperature must be positive")
         if p.std <= 0:

@@ -8,13 +8,17 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop import __version__
+
+if TYPE_CHECKING:  # imported when used: the window opens before onnxruntime is loaded
+    from desktop.core.classifier import Classifier
+    from desktop.ui.main_window import MainWindow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_classifier(model: Path | None) -> tuple[Any | None, str | None]:
+def load_classifier(model: Path | None) -> tuple[Classifier | None, str | None]:
     """(classifier, error text): the given or bundled model; (None, None) when none exists."""
     from desktop.core.classifier import Classifier, ModelLoadError
     from desktop.core.resources import bundled_model_path
@@ -101,14 +105,29 @@ def _apply_style_sheet(app: QApplication) -> None:
         app.setStyleSheet(qss.read_text(encoding="utf-8"))
 
 
+def build_window(
+    classifier: Classifier | None,
+    model_error: str | None = None,
+    data_dir: str | Path | None = None,
+) -> MainWindow:
+    """The main window over ``classifier``: the pipeline that runs it is made here (its
+    reader threads at a lower priority than the GUI's)."""
+    from desktop.core.pipeline import Pipeline
+    from desktop.ui.main_window import MainWindow
+    from desktop.ui.priority import lower_current_thread
+
+    pipeline = None
+    if classifier is not None:
+        pipeline = Pipeline(classifier, thread_init=lower_current_thread)
+    return MainWindow(classifier, pipeline, model_error=model_error, data_dir=data_dir)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, open the window, classify the given paths; the exit code."""
-    from desktop.ui.main_window import MainWindow
-
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     app = application(sys.argv[:1])
     classifier, error = load_classifier(args.model)
-    window = MainWindow(classifier, model_error=error)
+    window = build_window(classifier, model_error=error)
     window.show()
     QTimer.singleShot(200, freeze_startup_objects)  # after the first paint, not before
     logging.getLogger(__name__).info(

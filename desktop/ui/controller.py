@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from desktop.core.discovery import Discovery
-from desktop.ui.results_model import ResultRow
+from desktop.ui.table.model import ResultRow
 from desktop.ui.worker import ClassifyWorker, PipelineLike, SeenFiles
 
 
@@ -72,6 +72,8 @@ class RunController(QObject):
         self._reset_session()
 
     def _reset_session(self) -> None:
+        #: paths given in this session that do not exist
+        self.missing: list[str] = []
         self._done_before = 0  # files done by finished jobs of this session
         self._total_before = 0
         self._cur_done = 0
@@ -138,8 +140,11 @@ class RunController(QObject):
         self._cur_done = self._cur_total = 0
         self._pool.start(worker)
 
-    def _on_discovered(self, total: int, skipped: int) -> None:
-        if total == 0:
+    def _on_discovered(self, total: int, skipped: int, missing: list[str]) -> None:
+        self.missing.extend(missing)
+        if missing:
+            self.notified.emit(not_found_text(missing))
+        elif total == 0:
             self.notified.emit(
                 "Nothing new to classify"
                 + (f" ({skipped} non-image or hidden file(s) skipped)" if skipped else "")
@@ -180,3 +185,10 @@ class RunController(QObject):
         self._emit_progress()
         self.busy_changed.emit(False)
         self.idle.emit(cancelled)
+
+
+def not_found_text(missing: Sequence[str]) -> str:
+    """The paths that do not exist, named (the first few, then how many more)."""
+    shown = "; ".join(missing[:3])
+    more = f" and {len(missing) - 3:,} more" if len(missing) > 3 else ""
+    return f"Not found: {shown}{more}"

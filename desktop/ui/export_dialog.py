@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
@@ -24,8 +25,11 @@ def export_results(
     fmt: ExportFormat,
     decisions: Mapping[Key, Decision] | None = None,
     identifiers: bool = False,
+    folder: str | Path | None = None,
 ) -> str | None:
     """Ask for a file and write ``results``; the path written, or None (cancelled/failed).
+
+    ``folder``: where the dialog starts (the last export's folder).
 
     The write is atomic (core); a failure is shown in a message box and nothing in the
     table changes. Every export carries the research-use notice, the provenance and the
@@ -34,8 +38,9 @@ def export_results(
     from desktop.core import export
 
     ext = fmt.value
+    start = str(Path(folder) / f"brain-mri-review.{ext}") if folder else f"brain-mri-review.{ext}"
     path, _ = QFileDialog.getSaveFileName(
-        parent, f"Export {ext.upper()}", f"brain-mri-review.{ext}", f"{ext.upper()} (*.{ext})"
+        parent, f"Export {ext.upper()}", start, f"{ext.upper()} (*.{ext})"
     )
     if not path:
         return None

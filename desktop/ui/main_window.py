@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QSize, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -23,21 +23,34 @@ from desktop import __version__
 from desktop.core.model_spec import CLASS_NAMES
 from desktop.core.results import SliceResult, Status
 from desktop.ui.actions import install_menus, install_toolbar, make_action
-from desktop.ui.controller import Progress, RunController
+from desktop.ui.controller import Progress, RunController, not_found_text
 from desktop.ui.export_dialog import ExportFormat, export_results
-from desktop.ui.preview import PreviewPane
-from desktop.ui.proxy import ResultsProxy
-from desktop.ui.results_model import STATUS_WORDS, ResultsModel
-from desktop.ui.review import ReviewController
-from desktop.ui.widgets import Banner, FilterBar, ProgressPanel, ResultsTable
+from desktop.ui.preview.pane import PreviewPane
+from desktop.ui.review.controller import ReviewController
+from desktop.ui.table.model import ResultsModel
+from desktop.ui.table.proxy import ResultsProxy
+from desktop.ui.table.widgets import Banner, FilterBar, ProgressPanel, ResultsTable
+from desktop.ui.vocabulary import STATUS_WORDS
 from desktop.ui.worker import PipelineLike
 
+if TYPE_CHECKING:  # onnxruntime is not imported to draw the window
+    from desktop.core.classifier import Classifier
+
 NOTICE_LINE = "Research use only - not for diagnostic use."
+IDENTIFIERS_ON = (
+    "Exports include patient identifiers (DICOM patient ID and study date) until the app "
+    "is closed - switch this off in the File menu."
+)
 NO_MODEL = "No model installed - files cannot be classified."
 BROKEN_MODEL = "The model could not be loaded - files cannot be classified."
+#: "All files" first: DICOM files often have no extension (IM1, IM2, ...)
 FILE_FILTER = (
-    "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.dicom *.nii *.nii.gz);;All files (*)"
+    "All files (*);;Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.dcm *.dicom *.nii *.nii.gz)"
 )
+#: the preview's share of the window's width at first (the table gets the rest)
+PREVIEW_WIDTH = 440
+#: settings key: the folder of the last export (exports and heat maps are offered there)
+EXPORT_FOLDER_KEY = "export/last_folder"
 
 
 class MainWindow(QMainWindow):
@@ -45,23 +58,21 @@ class MainWindow(QMainWindow):
 
     def __init__(
         self,
-        classifier: Any | None = None,
+        classifier: Classifier | None = None,
         pipeline: PipelineLike | None = None,
         model_error: str | None = None,
         parent: QWidget | None = None,
         data_dir: str | Path | None = None,
     ) -> None:
+        """``classifier`` and the ``pipeline`` that runs it are made by the caller
+        (:func:`desktop.ui.app.build_window`); without a pipeline nothing is classified."""
         super().__init__(parent)
         self.classifier = classifier
-        if pipeline is None and classifier is not None:
-            from desktop.core.pipeline import Pipeline
-            from desktop.ui.priority import lower_current_thread
-
-            pipeline = Pipeline(classifier, thread_init=lower_current_thread)
-        spec = getattr(classifier, "spec", None)
+        spec = classifier.spec if classifier is not None else None
         class_names = tuple(spec.class_names) if spec is not None else CLASS_NAMES
         self.setWindowTitle("Brain MRI Review")
-        self.resize(1280, 800)
+        screen = self.screen()
+        self.resize(*default_size(screen.availableGeometry().size() if screen else None))
         self.setAcceptDrops(True)
 
         self.model = ResultsModel(class_names, self)
@@ -106,6 +117,11 @@ class MainWindow(QMainWindow):
         self.notice = Banner(NOTICE_LINE, "#fff4ce", "#5c4400")
         self.notice.setToolTip(_notice_text())
         lay.addWidget(self.notice)
+        #: shown while exports carry patient identifiers (on for this session only)
+        self.identifiers_banner = Banner(IDENTIFIERS_ON, "#fde7e9", "#8a1020")
+        self.identifiers_banner.setVisible(self.review.include_identifiers)
+        self.review.identifiers_changed.connect(self.identifiers_banner.setVisible)
+        lay.addWidget(self.identifiers_banner)
         self.model_banner: Banner | None = None
         if not self.controller.can_classify:
             self.model_banner = Banner(
@@ -128,7 +144,8 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([840, 440])
+        table_width = max(self.width() - PREVIEW_WIDTH, self.width() * 3 // 5)
+        self.splitter.setSizes([table_width, self.width() - table_width])
         self.splitter.setChildrenCollapsible(False)
         lay.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
@@ -137,9 +154,9 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.counts)
         sb.addPermanentWidget(self.model_label)
         if self.classifier is not None:
-            path = Path(getattr(self.classifier, "path", "model"))
+            path = Path(self.classifier.path)
             self.model_label.setText(f"Model: {path.name}")
-            self.model_label.setToolTip(f"{path}\nsha256 {getattr(self.classifier, 'sha256', '?')}")
+            self.model_label.setToolTip(f"{path}\nsha256 {self.classifier.sha256}")
         else:
             self.model_label.setText("No model")
 
@@ -197,10 +214,19 @@ class MainWindow(QMainWindow):
         self.filters.class_changed.connect(self.proxy.set_class_filter)
         self.filters.status_changed.connect(self.proxy.set_status_filter)
         self.filters.text_changed.connect(self.proxy.set_text_filter)
-        for sig in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
+        # the proxy drops its rows while the source still has them (rowsAboutToBeRemoved):
+        # a Delete is counted again once the source model has removed them
+        for sig in (
+            self.proxy.rowsInserted,
+            self.proxy.rowsRemoved,
+            self.model.rowsRemoved,
+            self.proxy.modelReset,
+        ):
             sig.connect(self._update_counts)
         self.proxy.layoutChanged.connect(self._update_counts)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.preview.file_changed.connect(self.review.mark_changed)
+        self.preview.default_folder = self.save_folder
 
     # -- opening ------------------------------------------------------------------------
     def classify(self, paths: Sequence[str | Path]) -> bool:
@@ -271,9 +297,10 @@ class MainWindow(QMainWindow):
         if self._first_pending:  # a run that ended within one turn of the event loop
             self._select_first()
         n = self.model.rowCount()
-        self.statusBar().showMessage(
-            f"Cancelled - {n:,} slice(s) kept" if cancelled else f"Done - {n:,} slice(s)", 8000
-        )
+        text = f"Cancelled - {n:,} slice(s) kept" if cancelled else f"Done - {n:,} slice(s)"
+        if self.controller.missing:
+            text += f". {not_found_text(self.controller.missing)}"
+        self.statusBar().showMessage(text, 0 if self.controller.missing else 8000)
         self._update_counts()
 
     def _update_counts(self, *_: object) -> None:
@@ -337,12 +364,24 @@ class MainWindow(QMainWindow):
             ExportFormat(kind),
             decisions=self.review.decisions(),
             identifiers=ids,
+            folder=self.save_folder(),
         )
         if path is None:
             return False
+        self.review.settings.setValue(EXPORT_FOLDER_KEY, str(Path(path).parent))
+        self.review.settings.sync()
         with_ids = " (with patient identifiers)" if ids else ""
         self.statusBar().showMessage(f"Exported {len(results):,} rows to {path}{with_ids}", 8000)
         return True
+
+    def save_folder(self) -> str:
+        """Where exports and saved heat maps go first: the last export's folder, else the
+        user's documents (never the folder of the patient's images)."""
+        last = str(self.review.settings.value(EXPORT_FOLDER_KEY, "") or "")
+        if last and Path(last).is_dir():
+            return last
+        docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return docs or str(Path.home())
 
     def about(self) -> None:
         QMessageBox.about(
@@ -354,6 +393,17 @@ class MainWindow(QMainWindow):
         self.controller.wait(5000)
         self.review.close()
         super().closeEvent(event)
+
+
+def default_size(available: QSize | None) -> tuple[int, int]:
+    """The first window size: 1280 x 800, larger on large screens, never beyond the
+    screen (room left for the title bar and the window frame): at 1366 x 768 the status
+    bar with progress and Cancel stays on screen."""
+    if available is None or available.isEmpty():
+        return 1280, 800
+    w = min(max(1280, available.width() * 9 // 10), available.width() - 16)
+    h = min(max(800, available.height() * 9 // 10), available.height() - 40)
+    return w, h
 
 
 def _local_paths(mime: Any) -> list[str]:

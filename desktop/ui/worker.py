@@ -7,6 +7,7 @@ between files; exceptions are caught in :meth:`run` and sent as ``errored``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -20,8 +21,10 @@ from desktop.core.discovery import Discovery, path_key
 from desktop.core.discovery import discover as core_discover
 from desktop.core.results import SliceResult
 from desktop.ui.priority import lower_current_thread
-from desktop.ui.results_model import ResultRow
-from desktop.ui.thumbnails import thumbnail_image
+from desktop.ui.table.model import ResultRow
+from desktop.ui.table.thumbnails import thumbnail_image
+
+log = logging.getLogger(__name__)
 
 
 class PipelineLike(Protocol):
@@ -38,6 +41,8 @@ class SeenFiles:
         self._seen: set[str] = set()
         #: str(path) -> resolved key, for claimed files (release without resolving again)
         self._key_of: dict[str, str] = {}
+        #: files a Cancel cut short: key -> frames already classified (not done again)
+        self._partial: dict[str, set[int]] = {}
 
     def claim(self, files: Iterable[Path]) -> list[Path]:
         """The files not claimed before, now claimed (input order kept)."""
@@ -51,12 +56,39 @@ class SeenFiles:
                     out.append(f)
         return out
 
-    def release(self, files: Iterable[str | Path]) -> None:
-        """Forget files (cancelled before reaching them, or their rows were removed)."""
+    def release(self, files: Iterable[str | Path], keep_frames: bool = False) -> None:
+        """Forget files (cancelled before reaching them, or their rows were removed).
+
+        A file whose rows were removed is classified whole when dropped again, a file
+        a Cancel cut short (``keep_frames``) only in the frames it has no rows for.
+        """
         with self._lock:
             for f in files:
                 k = self._key_of.pop(str(f), None)
-                self._seen.discard(k if k is not None else path_key(f))
+                k = k if k is not None else path_key(f)
+                self._seen.discard(k)
+                if not keep_frames:
+                    self._partial.pop(k, None)
+
+    def cut_short(self, path: str | Path, frames: Iterable[int]) -> None:
+        """A Cancel stopped ``path`` after ``frames``: release it, remember those frames."""
+        with self._lock:
+            k = self._key_of.get(str(path)) or path_key(path)
+            self._partial.setdefault(k, set()).update(frames)
+        self.release([path], keep_frames=True)
+
+    def done_frames(self, path: str | Path) -> frozenset[int]:
+        """Frames of ``path`` classified before a Cancel (empty for other files)."""
+        with self._lock:
+            if not self._partial:
+                return frozenset()
+            return frozenset(self._partial.get(self._key_of.get(str(path)) or path_key(path), ()))
+
+    def finished(self, path: str | Path) -> None:
+        """``path`` is classified in full now: no frames to skip any more."""
+        with self._lock:
+            if self._partial:
+                self._partial.pop(self._key_of.get(str(path)) or path_key(path), None)
 
     def __contains__(self, path: object) -> bool:
         with self._lock:
@@ -65,6 +97,17 @@ class SeenFiles:
     def __len__(self) -> int:
         with self._lock:
             return len(self._seen)
+
+
+def crash_words(exc: BaseException) -> str:
+    """What a person reads when a run stopped on a programmer error (logged with its trace)."""
+    from desktop.logging_setup import log_dir
+
+    return (
+        "Classification stopped because of an error in the app "
+        f"({type(exc).__name__}: {exc}). The rows so far are kept. The details are in the "
+        f"log files in {log_dir()}: please pass them on to whoever supports the app."
+    )
 
 
 def to_row(result: SliceResult) -> ResultRow:
@@ -77,8 +120,9 @@ class WorkerSignals(QObject):
     """Signals of a :class:`ClassifyWorker` (emitted from the pool thread)."""
 
     started = Signal()
-    #: files to classify (new ones), files skipped by discovery (hidden / not images)
-    discovered = Signal(int, int)
+    #: files to classify (new ones), files skipped by discovery (hidden / not images),
+    #: the paths given that do not exist (list[str])
+    discovered = Signal(int, int, object)
     #: a list[ResultRow], one chunk
     results_ready = Signal(object)
     #: files done, files total
@@ -126,7 +170,8 @@ class ClassifyWorker(QRunnable):
         try:
             self._run()
         except Exception as exc:  # noqa: BLE001 - report, never crash the pool thread
-            self.signals.errored.emit(f"{type(exc).__name__}: {exc}")
+            log.exception("classification stopped by an unexpected error")
+            self.signals.errored.emit(crash_words(exc))
         finally:
             self.signals.finished.emit(self.is_cancelled())
             self._done.set()
@@ -135,19 +180,28 @@ class ClassifyWorker(QRunnable):
         found = self._discover([Path(p) for p in self._paths], cancel=self.is_cancelled)
         files = self._seen.claim(found.files)
         total = len(files)
-        self.signals.discovered.emit(total, int(found.skipped))
+        missing = [str(p) for p in getattr(found, "missing", ())]
+        self.signals.discovered.emit(total, int(found.skipped), missing)
         self.signals.progressed.emit(0, total)
         done_paths: set[str] = set()
+        #: frames classified before a Cancel cut these files short: not shown twice
+        skip = {str(f): d for f in files if (d := self._seen.done_frames(f))}
         chunk: list[ResultRow] = []
         last = float("-inf")  # the first result is shown at once, later ones in chunks
         current: str | None = None
+        frames: set[int] = set()  # of the current file
         complete = False
         try:
             for result in self._pipeline.run(files, cancel=self.is_cancelled):
                 if result.path != current:
                     if current is not None:
                         done_paths.add(current)
-                    current = result.path
+                        if current in skip:
+                            self._seen.finished(current)
+                    current, frames = result.path, set()
+                frames.add(result.frame)
+                if result.frame in skip.get(result.path, ()):
+                    continue
                 chunk.append(to_row(result))
                 now = time.monotonic()
                 if now - last >= self._chunk_seconds:
@@ -156,12 +210,16 @@ class ClassifyWorker(QRunnable):
                     chunk, last = [], now
             complete = not self.is_cancelled()
         finally:
-            if current is not None:
-                done_paths.add(current)
             if chunk:
                 self.signals.results_ready.emit(chunk)
-            if not complete:  # files never reached may be dropped again later
-                self._seen.release(f for f in files if str(f) not in done_paths)
+            if not complete:
+                # files never reached may be dropped again later; the file the Cancel
+                # cut into (a volume: its other slices) too, without the frames it has
+                self._seen.release(f for f in files if str(f) not in done_paths | {current})
+                if current is not None:
+                    self._seen.cut_short(current, frames | skip.get(current, frozenset()))
                 self.signals.progressed.emit(len(done_paths), total)
             else:
+                if current is not None and current in skip:
+                    self._seen.finished(current)
                 self.signals.progressed.emit(total, total)

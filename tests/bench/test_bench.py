@@ -86,3 +86,13 @@ def test_pipeline_rows_are_ok_for_phantoms(clf: Classifier, tmp_path: Path) -> N
     rows = list(Pipeline(clf).run(files))
     assert [r.path for r in rows] == [str(f) for f in files]
     assert all(r.status is not Status.ERROR and r.thumbnail is not None for r in rows)
+
+
+def test_the_preview_scenario_volume_is_a_readable_nifti(tmp_path: Path) -> None:
+    """Issue 16.2: the volume of gui_volume_stall_ms (small here) reads as axial slices."""
+    from desktop.bench.volumes import write_volume
+
+    path = write_volume(tmp_path / "v.nii.gz", shape=(32, 32, 12))
+    slices = list(read_slices(path))
+    assert 6 <= len(slices) <= 12 and slices[0].pixels.shape == (32, 32)
+    assert "gui_volume_stall_ms" in KEYS

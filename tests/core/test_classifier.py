@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,25 @@ def test_missing_empty_truncated(tmp_path: Path, test_model_path: Path) -> None:
     assert "truncated or corrupt" in load_error(tmp_path / "cut.onnx")
 
 
+def test_a_model_newer_than_onnxruntime_says_so(
+    tmp_path: Path, test_model_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16.4: a higher opset is "needs a newer version of the app", not "corrupt"."""
+    import onnx
+
+    m = onnx.load(str(test_model_path))
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = 99  # an opset no onnxruntime has
+    onnx.save(m, str(tmp_path / "newer.onnx"))
+    with caplog.at_level(logging.ERROR, logger="desktop.core.classifier"):
+        text = load_error(tmp_path / "newer.onnx")
+    assert "needs a newer version of the app" in text and "corrupt" not in text
+    # the cause is kept: onnxruntime's own words in the log, with the traceback
+    (record,) = [r for r in caplog.records if r.name == "desktop.core.classifier"]
+    assert record.exc_info is not None and "opset" in str(record.exc_info[1]).lower()
+
+
 def test_contract_violations(tmp_path: Path) -> None:
     assert "schema version 7" in load_error(make_test_model(tmp_path / "a.onnx", schema_version=7))
     assert "lacks the output(s) ood_score" in load_error(
@@ -123,9 +143,13 @@ def test_contract_violations(tmp_path: Path) -> None:
         make_test_model(tmp_path / "c.onnx", metadata="")
     )
     assert "not valid JSON" in load_error(make_test_model(tmp_path / "d.onnx", metadata="{oops"))
+    # issue 16.16: the table, keys 1-4 and the export columns are made for the app's classes
     five = make_test_spec(class_names=("a", "b", "c", "d", "e"))
     path = make_test_model(tmp_path / "f.onnx", metadata=five.to_json())
-    assert "gives 4 logits but its metadata names 5 classes" in load_error(path)
+    assert "(a, b, c, d, e) are not the ones this app shows" in load_error(path)
+    swapped = make_test_spec(class_names=("meningioma", "glioma", "no_tumor", "pituitary"))
+    path = make_test_model(tmp_path / "s.onnx", metadata=swapped.to_json())
+    assert "needs a newer version of the app" in load_error(path)
     wrong = json.loads(make_test_spec(64).to_json())
     path = make_test_model(tmp_path / "e.onnx", 32, metadata=json.dumps(wrong))
     assert "does not match the metadata" in load_error(path)

@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("brain-mri-review-cli")
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "desktop.cli"]
+    # ``-m`` from the checkout's root: this checkout's code (an installed console script
+    # may belong to another checkout of the project); the frozen app's test runs its own
+    cmd = [sys.executable, "-m", "desktop.cli"]
     return subprocess.run(
         [*cmd, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120
     )
@@ -74,7 +75,9 @@ def test_unwritable_output_exit_2(test_model_path: Path, tmp_path: Path) -> None
     assert proc.returncode == 2 and "--overwrite" in proc.stderr
     assert (tmp_path / "o.csv").read_text() == "keep"
     proc = run_cli(tmp_path, "--csv", tmp_path / "o.csv", "--model", test_model_path, "--overwrite")
-    assert proc.returncode == 0 and read_csv(tmp_path / "o.csv") == []
+    # a folder with no image: nothing could be read (exit 3), nothing written
+    assert proc.returncode == cli.EXIT_NOTHING_READ and "nothing to read" in proc.stderr
+    assert (tmp_path / "o.csv").read_text() == "keep"
 
 
 def test_no_model_installed_exit_2(
@@ -84,3 +87,66 @@ def test_no_model_installed_exit_2(
     assert cli.main([str(tmp_path), "--csv", str(tmp_path / "o.csv")]) == 2
     assert "no model installed" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_missing_paths_are_named(test_model_path: Path, tmp_path: Path) -> None:
+    """Issue 16.5: a missing path is named; nothing readable is a non-zero exit."""
+    out = tmp_path / "o.csv"
+    proc = run_cli(tmp_path / "nonexistent", "--csv", out, "--model", test_model_path)
+    assert proc.returncode == cli.EXIT_NOTHING_READ, proc.stderr
+    assert f"not found: {tmp_path / 'nonexistent'}" in proc.stderr
+    assert not out.exists()
+    good = write_cv(tmp_path / "good.png", ramp(64))
+    proc = run_cli(good, tmp_path / "gone.png", "--csv", out, "--model", test_model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"not found: {tmp_path / 'gone.png'}" in proc.stderr
+    assert [r["path"] for r in read_csv(out)] == [str(good)]
+
+
+def test_every_output_is_checked_before_any_file_is_read(
+    test_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 16.6: a folder as target, an unwritable folder: refused before the work."""
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("files were read before the outputs were checked")
+
+    monkeypatch.setattr(cli, "discover", no_work)
+    good = write_cv(tmp_path / "good.png", ramp(64))
+    model = ["--model", str(test_model_path)]
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert cli.main([str(good), "--csv", str(folder), *model]) == 2
+    assert "it is a folder" in capsys.readouterr().err
+
+    real = cli.tempfile.NamedTemporaryFile
+
+    def read_only(*args: object, dir: object = None, **kwargs: object):  # noqa: A002
+        if Path(str(dir)) == folder:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(cli.tempfile, "NamedTemporaryFile", read_only)
+    ok_csv = tmp_path / "o.csv"
+    assert (
+        cli.main([str(good), "--csv", str(ok_csv), "--json", str(folder / "o.json"), *model]) == 2
+    )
+    assert "Permission denied" in capsys.readouterr().err
+    assert not ok_csv.exists()
+
+
+def test_progress_without_a_terminal_is_a_line_every_few_seconds() -> None:
+    """Issue 16.12: a log file gets whole lines, not thousands of \\r updates."""
+    import io
+
+    from desktop.core.results import SliceResult, Status
+
+    stream = io.StringIO()
+    progress = cli._Progress(3, stream=stream, log_every=3600)
+    for i in range(500):
+        progress.update(SliceResult(f"/f{i % 3}.png", 0, Status.OK))
+    progress.done()
+    text = stream.getvalue()
+    assert "\r" not in text
+    assert text.splitlines() == [text.splitlines()[0]]  # one line for this short run
+    assert text.startswith("3/3 files, 500 slices")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from pathlib import Path
 
@@ -174,3 +175,17 @@ def test_identifiers_only_when_switched_on(tmp_path: Path) -> None:
     assert doc["provenance"]["identifiers_included"] is True
     # the name is never exported, even with identifiers on
     assert PATIENT_NAME not in (tmp_path / "on.csv").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_the_decisions_file_is_private(tmp_path: Path) -> None:
+    """Issue 16.11: decisions.sqlite3 gets 0600, as the exports do."""
+    store = DecisionStore(tmp_path)
+    store.put([Decision("ab" * 32, 0, "glioma", "a note", "glioma")])
+    store.close()
+    assert (tmp_path / "decisions.sqlite3").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "decisions.sqlite3").chmod(0o644)  # made by an older version
+    again = DecisionStore(tmp_path)
+    again.put([Decision("cd" * 32, 0, "glioma", "", None)])
+    again.close()
+    assert (tmp_path / "decisions.sqlite3").stat().st_mode & 0o777 == 0o600

@@ -77,10 +77,10 @@ def test_unreadable_folder_is_counted(tree: Path) -> None:
     assert len(found.files) == 5 and found.skipped == 5
 
 
-def test_explicit_files_are_kept_and_missing_counted(tree: Path) -> None:
+def test_explicit_files_are_kept_and_missing_named(tree: Path) -> None:
     found = discover([tree / "notes.txt", tree / "nope.png"])
     assert found.files == [tree / "notes.txt"]  # the pipeline turns it into an error row
-    assert found.skipped == 1
+    assert found.missing == [tree / "nope.png"] and found.skipped == 0  # named, not counted
 
 
 def test_cancel_stops_the_walk(tree: Path) -> None:

@@ -28,8 +28,9 @@ from desktop.core.results import SliceResult, Status
 from tests.core.factories import PATIENT_ID, PATIENT_NAME, make_dicom, ramp, write_dicom
 
 EXACT = [
-    "path", "frame", "status", "message", "predicted_class", "confidence", "p_glioma",
-    "p_meningioma", "p_no_tumor", "p_pituitary", "image_sha256", "model_sha256", "app_version",
+    "path", "frame", "status", "message", "predicted_class", "best_guess", "confidence",
+    "p_glioma", "p_meningioma", "p_no_tumor", "p_pituitary", "image_sha256", "model_sha256",
+    "app_version",
 ]  # fmt: skip
 
 
@@ -70,6 +71,9 @@ def test_csv_header_and_round_trip(tmp_path: Path) -> None:
     assert float(rows[1]["p_pituitary"]) == pytest.approx(0.4)
     assert float(rows[0]["confidence"]) == pytest.approx(0.7)
     assert rows[2]["predicted_class"] == "" and rows[2]["p_glioma"] == ""
+    # issue 16.9: a guess is never a call: the call for firm rows, the guess in its own column
+    assert (rows[0]["predicted_class"], rows[0]["best_guess"]) == ("glioma", "")
+    assert (rows[1]["predicted_class"], rows[1]["best_guess"]) == ("", "pituitary")
     for r in rows:
         assert r["notice"] == RESEARCH_NOTICE and "not for diagnostic use" in r["notice"].lower()
         assert r["model_sha256"] == "ab" * 32 and r["app_version"] == "9.9.9"
@@ -89,6 +93,8 @@ def test_json_round_trip_is_strict_json(tmp_path: Path) -> None:
         "glioma": 0.3, "meningioma": 0.2, "no_tumor": 0.1, "pituitary": 0.4
     }  # fmt: skip
     assert doc["results"][2]["probabilities"] is None
+    uncertain = doc["results"][1]
+    assert uncertain["predicted_class"] is None and uncertain["best_guess"] == "pituitary"
 
 
 def test_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:

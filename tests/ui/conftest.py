@@ -118,8 +118,8 @@ def make_result(
 
 def shown_table(qtbot, model, size: tuple[int, int] = (1000, 600)):  # type: ignore[no-untyped-def]
     """The results table over ``model`` (through the sorting/filtering proxy), shown."""
-    from desktop.ui.proxy import ResultsProxy
-    from desktop.ui.widgets import ResultsTable
+    from desktop.ui.table.proxy import ResultsProxy
+    from desktop.ui.table.widgets import ResultsTable
 
     proxy = ResultsProxy()
     proxy.setSourceModel(model)
@@ -131,3 +131,8 @@ def shown_table(qtbot, model, size: tuple[int, int] = (1000, 600)):  # type: ign
     view.show()
     qtbot.waitExposed(view)
     return view
+
+
+def wait_preview(qtbot: object, pane: object, timeout: int = 30_000) -> None:
+    """Wait until the preview's picture (read off the GUI thread) is on screen."""
+    qtbot.waitUntil(lambda: not pane.loading, timeout=timeout)  # type: ignore[attr-defined]

@@ -48,3 +48,20 @@ def test_ui_never_decodes_or_runs_onnx(module: str) -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert not imported & FORBIDDEN_IN_UI
+
+
+def test_the_app_builds_the_pipeline_the_window_only_uses_it(qtbot, test_model_path) -> None:
+    """Issue 16.15: app.py makes classifier and pipeline; MainWindow builds neither."""
+    from desktop.core.classifier import Classifier
+    from desktop.core.pipeline import Pipeline
+    from desktop.ui.main_window import MainWindow
+
+    classifier = Classifier.load(test_model_path)
+    bare = MainWindow(classifier)
+    qtbot.addWidget(bare)
+    assert bare.controller.pipeline is None and not bare.controller.can_classify
+    window = app.build_window(classifier)
+    qtbot.addWidget(window)
+    pipeline = window.controller.pipeline
+    assert isinstance(pipeline, Pipeline) and pipeline.classifier is classifier
+    assert pipeline.thread_init is not None  # reader threads below the GUI's priority

@@ -15,8 +15,9 @@ from PySide6.QtCore import Qt, QThreadPool
 from desktop.core.discovery import Discovery
 from desktop.core.results import SliceResult
 from desktop.ui import priority
-from desktop.ui.proxy import ResultsProxy
-from desktop.ui.results_model import Column, ResultRow, ResultsModel, SortRole
+from desktop.ui.table.model import Column, ResultRow, ResultsModel
+from desktop.ui.table.proxy import ResultsProxy
+from desktop.ui.vocabulary import SortRole
 from desktop.ui.worker import ClassifyWorker, SeenFiles
 from tests.ui.conftest import make_result
 

@@ -11,9 +11,10 @@ from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop.core.decisions import Decision
 from desktop.core.results import Status
-from desktop.ui.delegates import CellDelegate, FolderDelegate, SourceRows
-from desktop.ui.proxy import ResultsProxy
-from desktop.ui.results_model import Column, ResultsModel, ThumbnailRole
+from desktop.ui.table.delegates import CellDelegate, FolderDelegate, SourceRows
+from desktop.ui.table.model import Column, ResultsModel
+from desktop.ui.table.proxy import ResultsProxy
+from desktop.ui.vocabulary import ThumbnailRole
 from desktop.ui.worker import to_row
 from tests.ui.conftest import make_result, shown_table
 

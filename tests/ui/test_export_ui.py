@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.core import export
 from desktop.core.results import Status
+from desktop.ui.app import build_window
 from desktop.ui.main_window import MainWindow
 
 
@@ -16,7 +17,7 @@ from desktop.ui.main_window import MainWindow
 def filled_window(qtbot, test_model_path: Path, image_folder: Path) -> MainWindow:
     from desktop.core.classifier import Classifier
 
-    window = MainWindow(Classifier.load(test_model_path))
+    window = build_window(Classifier.load(test_model_path))
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.controller.idle, timeout=30_000):
         window.classify([image_folder])
@@ -36,7 +37,7 @@ def test_csv_round_trip(monkeypatch, filled_window: MainWindow, tmp_path: Path) 
     assert filled_window.export("csv")
     rows = export.read_csv(out.with_suffix(".csv"))
     assert len(rows) == 7
-    assert list(rows[0])[:13] == export.CSV_COLUMNS
+    assert list(rows[0])[: len(export.CSV_COLUMNS)] == export.CSV_COLUMNS
     by_name = {Path(r["path"]).name: r for r in rows}
     assert by_name["broken.jpg"]["status"] == "error" and by_name["broken.jpg"]["message"]
     table = {Path(r.path).name: r for r in filled_window.model.results()}

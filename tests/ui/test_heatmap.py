@@ -8,7 +8,7 @@ from PySide6.QtGui import QColor
 
 from desktop.core.model_spec import Preprocessing
 from desktop.core.preprocess import geometric
-from desktop.ui import heatmap
+from desktop.ui.preview import heatmap
 
 
 @pytest.mark.parametrize(

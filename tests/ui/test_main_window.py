@@ -11,8 +11,10 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.core.results import Status
 from desktop.ui import main_window
+from desktop.ui.app import build_window
 from desktop.ui.main_window import NO_MODEL, NOTICE_LINE, MainWindow
-from desktop.ui.results_model import Column
+from desktop.ui.table.model import Column
+from tests.ui.conftest import wait_preview
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def classifier(test_model_path: Path):
 
 @pytest.fixture
 def window(qtbot, classifier) -> MainWindow:
-    w = MainWindow(classifier)
+    w = build_window(classifier)
     qtbot.addWidget(w)
     w.show()
     return w
@@ -53,6 +55,7 @@ def fill(qtbot, window: MainWindow, paths: list[Path]) -> None:
     with qtbot.waitSignal(window.controller.idle, timeout=30_000):
         drop(window, paths)
     qtbot.waitUntil(lambda: not window.preview_pending)  # the first row's preview, drawn next
+    wait_preview(qtbot, window.preview)  # ... once its file is read off the GUI thread
 
 
 def test_notice_always_visible(window: MainWindow) -> None:
@@ -122,6 +125,7 @@ def test_keyboard_moves_preview_and_delete_removes(qtbot, window, image_folder) 
     qtbot.keyClick(window.table, Qt.Key.Key_Down)
     second = window.preview.result
     assert second is not None and second.path != first
+    wait_preview(qtbot, window.preview)
     assert window.preview.base is not None and window.preview.cam is not None
     assert window.preview.bars[0].format().endswith("%")
     qtbot.keyClick(window.table, Qt.Key.Key_Delete)
@@ -141,7 +145,9 @@ def test_heatmap_saves_png(qtbot, window, image_folder, tmp_path) -> None:
 
     img = QImage(str(out))
     assert (img.width(), img.height()) == (96, 96)
-    assert window.preview.default_heatmap_path().name == "slice_01_frame0_heatmap.png"
+    offered = window.preview.default_heatmap_path()
+    assert offered.name == "slice_01_frame0_heatmap.png"
+    assert offered.parent != image_folder  # issue 16.11: not into the patient's folder
 
 
 def test_first_result_is_previewed_at_once(qtbot, window, image_folder) -> None:
@@ -187,25 +193,24 @@ def test_open_files_and_folder_dialogs(qtbot, window, image_folder, monkeypatch)
     assert window.model.rowCount() == 7  # the two already classified are not repeated
 
 
-def test_multi_frame_preview_reads_the_file_once(qtbot, classifier, shared_dir, monkeypatch):
-    import desktop.core.readers as readers
-
-    window = MainWindow(classifier)
+def test_multi_frame_preview_reads_the_file_once(qtbot, classifier, shared_dir):
+    window = build_window(classifier)
     qtbot.addWidget(window)
     dcm = shared_dir / "dicom" / "emri_small" / "emri_small.dcm"
-    calls: list[Path] = []
-    real = readers.read_slices
-    monkeypatch.setattr(readers, "read_slices", lambda p: calls.append(p) or real(p))
     with qtbot.waitSignal(window.controller.idle, timeout=30_000):
         window.classify([dcm])
     assert window.model.rowCount() == 10
     window.table.setFocus()
     window.table.selectRow(0)
+    qtbot.waitUntil(lambda: not window.preview_pending)
+    wait_preview(qtbot, window.preview)
     for _ in range(3):
         qtbot.keyClick(window.table, Qt.Key.Key_Down)
+        assert not window.preview.loading  # the kept slices: shown at once
     assert window.preview.result.frame == 3
     assert window.preview.base is not None and window.preview.base.width() == 64
-    assert len(calls) == 1  # the first row was shown as it arrived; the rest from the cache
+    # the first row was shown as it arrived; the rest from the kept slices
+    assert window.preview.loader.reads == 1
 
 
 def test_heatmap_toggle_and_opacity(qtbot, window, image_folder) -> None:
@@ -262,3 +267,69 @@ def test_first_row_preview_follows_one_turn_later_and_yields_to_the_user(
     assert window.preview.result == second and not window.preview_pending
     qtbot.wait(50)
     assert window.preview.result == second  # the stale first-row preview never lands
+
+
+def test_a_missing_path_is_named(qtbot, window: MainWindow, image_folder: Path) -> None:
+    """Issue 16.5: a path that does not exist is named, never dropped in silence."""
+    gone = image_folder / "no_such_scan.dcm"
+    with qtbot.waitSignal(window.controller.idle, timeout=30_000):
+        window.classify([gone, image_folder / "slice_00.png"])
+    assert window.model.rowCount() == 1
+    text = window.statusBar().currentMessage()
+    assert f"Not found: {gone}" in text and text.startswith("Done - 1 slice(s)")
+
+
+def test_delete_updates_the_counts_at_once(qtbot, window: MainWindow) -> None:
+    """Issue 16.7: after Delete the filter bar and status bar count what is left."""
+    from desktop.ui.worker import to_row
+    from tests.ui.conftest import make_result
+
+    rows = [to_row(make_result(f"s{i:02d}.png")) for i in range(31)]
+    rows.append(to_row(make_result("bad.jpg", Status.ERROR, probs=None, message="truncated")))
+    window.model.append_rows(rows)
+    assert window.filters.shown.text() == "32 rows" and "1 error" in window.counts.text()
+    error_row = next(
+        r
+        for r in range(window.proxy.rowCount())
+        if window.proxy.result_at(r).status is Status.ERROR
+    )
+    window.table.selectRow(error_row)
+    window.remove_selected()
+    assert window.filters.shown.text() == "31 rows"
+    assert window.counts.text() == "31 slices: 31 ok"
+
+
+def test_open_files_offers_all_files_first(qtbot, window: MainWindow, monkeypatch) -> None:
+    """Issue 16.10: extensionless DICOM (IM1, IM2, ...) is visible in Open Files at once."""
+    from PySide6.QtWidgets import QFileDialog
+
+    seen: list[str] = []
+
+    def dialog(parent, title, folder, filters, *args, **kwargs):
+        seen.append(filters)
+        return [], ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(dialog))
+    window.open_files_action.trigger()
+    assert seen and seen[0].split(";;")[0] == "All files (*)"
+
+
+def test_exports_start_in_the_last_export_folder(
+    qtbot, window: MainWindow, image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 16.11: the last export folder is remembered; Save PNG is offered there too."""
+    from PySide6.QtWidgets import QFileDialog
+
+    fill(qtbot, window, [image_folder / "slice_00.png"])
+    starts: list[str] = []
+    target = tmp_path / "exports"
+    target.mkdir()
+
+    def dialog(parent, title, start, *args, **kwargs):
+        starts.append(start)
+        return str(target / f"run{len(starts)}.csv"), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(dialog))
+    assert window.export("csv") and window.export("csv")
+    assert Path(starts[0]).parent != target and Path(starts[1]).parent == target
+    assert window.preview.default_heatmap_path().parent == target

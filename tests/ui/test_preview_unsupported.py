@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 
 from desktop.core.results import SliceResult, Status
-from desktop.ui.preview import PreviewPane
+from desktop.ui.preview.pane import PreviewPane
+from tests.ui.conftest import wait_preview
 
 
 def result(status: Status) -> SliceResult:
@@ -37,7 +38,7 @@ def test_an_unsupported_input_gets_no_heat_map(qtbot) -> None:
     """The network's attention on a photo or a blank page would read as a finding."""
     from desktop.core.model_spec import Preprocessing
     from desktop.core.readers.common import Slice
-    from desktop.ui.preview import HEATMAP_CAPTION, NO_HEATMAP_UNSUPPORTED
+    from desktop.ui.preview.pane import HEATMAP_CAPTION, NO_HEATMAP_UNSUPPORTED
 
     pixels = np.zeros((64, 64), np.float32)
     pixels[16:48, 16:48] = 0.8
@@ -49,11 +50,13 @@ def test_an_unsupported_input_gets_no_heat_map(qtbot) -> None:
     cam = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
     r = result(Status.UNSUPPORTED)
     pane.show_result(replace(r, cam=cam))
+    wait_preview(qtbot, pane)
     assert pane.base is not None  # the picture is shown ...
     assert pane.cam is None and not pane.save_button.isEnabled()  # ... without an overlay
     assert not pane.show_heatmap.isEnabled()
     assert pane.caption.text() == NO_HEATMAP_UNSUPPORTED
     ok = result(Status.OK)
     pane.show_result(replace(ok, path="/nowhere/slice.png", cam=cam))
+    wait_preview(qtbot, pane)
     assert pane.cam is not None and pane.show_heatmap.isEnabled()
     assert pane.caption.text() == HEATMAP_CAPTION

@@ -6,14 +6,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from desktop.core.results import Status
-from desktop.ui.proxy import ResultsProxy
-from desktop.ui.results_model import (
+from desktop.ui.table.model import (
     Column,
     ResultsModel,
     SortRole,
     ThumbnailRole,
     predicted_text,
 )
+from desktop.ui.table.proxy import ResultsProxy
 from desktop.ui.worker import to_row
 from tests.ui.conftest import make_result
 
@@ -65,8 +65,9 @@ def test_cells_read_in_words():
     assert text[2][Column.PREDICTED] == "uncertain (glioma?)"
     assert text[2][Column.STATUS] == "uncertain"
     assert text[3][Column.STATUS] == "error" and text[3][Column.MESSAGE] == "truncated JPEG"
-    assert text[4][Column.STATUS] == "not supported"
-    assert text[4][Column.PREDICTED] == "(not supported)"
+    # issue 16.9: the words of the exports ("unsupported", not "not supported")
+    assert text[4][Column.STATUS] == "unsupported"
+    assert text[4][Column.PREDICTED] == "(unsupported)"
     assert model.headerData(Column.P_NO_TUMOR, Qt.Orientation.Horizontal) == "p(no tumor)"
     thumb = model.index(0, Column.THUMBNAIL).data(ThumbnailRole)
     assert isinstance(thumb, QImage) and (thumb.width(), thumb.height()) == (12, 16)

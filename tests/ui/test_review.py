@@ -11,8 +11,10 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.core.decisions import DB_NAME, Agreement, DecisionStore
 from desktop.core.results import Status
+from desktop.ui.app import build_window
 from desktop.ui.main_window import MainWindow
-from desktop.ui.results_model import Column, SortRole
+from desktop.ui.table.model import Column
+from desktop.ui.vocabulary import SortRole
 from desktop.ui.worker import to_row
 from tests.ui.conftest import make_result
 
@@ -25,7 +27,7 @@ def classifier(test_model_path: Path):
 
 
 def new_window(qtbot, classifier) -> MainWindow:
-    w = MainWindow(classifier)
+    w = build_window(classifier)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -239,3 +241,14 @@ def test_damaged_decisions_file(qtbot, classifier, data_dir: Path) -> None:
     press(qtbot, w, Qt.Key.Key_1)
     assert reviewer_cells(w) == [""]
     assert (data_dir / DB_NAME).read_bytes() == b"not sqlite" * 200  # left as it was
+
+
+def test_one_user_data_folder_for_decisions_settings_and_logs(tmp_path, monkeypatch) -> None:
+    """Issue 16.11: decisions and settings live where the logs do, on every OS."""
+    from desktop import logging_setup
+    from desktop.core.decisions import DATA_DIR_ENV
+    from desktop.ui.review.controller import resolve_data_dir
+
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setattr(logging_setup, "platform_data_dir", lambda: tmp_path / "local")
+    assert resolve_data_dir() == tmp_path / "local" == logging_setup.log_dir().parent

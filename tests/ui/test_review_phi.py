@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.core import export
+from desktop.ui.app import build_window
 from desktop.ui.main_window import MainWindow
 from tests.core.factories import PATIENT_ID, PATIENT_NAME, make_dicom, write_dicom
 
@@ -33,7 +34,7 @@ def scans(tmp_path: Path) -> Path:
 def open_window(qtbot, test_model_path: Path, scans: Path) -> MainWindow:
     from desktop.core.classifier import Classifier
 
-    w = MainWindow(Classifier.load(test_model_path))
+    w = build_window(Classifier.load(test_model_path))
     qtbot.addWidget(w)
     w.show()
     with qtbot.waitSignal(w.controller.idle, timeout=30_000):
@@ -88,24 +89,44 @@ def test_no_identifiers_by_default(qtbot, monkeypatch, caplog, test_model_path, 
             assert PATIENT_ID.encode() not in f.read_bytes()
 
 
-def test_identifiers_when_switched_on_and_remembered(
+def test_identifiers_when_switched_on_last_one_session(
     qtbot, monkeypatch, test_model_path, scans, data_dir
 ):
+    """Issue 16.8: the opt-in shows unmissably while on and does not survive a restart."""
     window = open_window(qtbot, test_model_path, scans)
+    assert not window.identifiers_banner.isVisible()
     asked = answer_warning(monkeypatch, QMessageBox.StandardButton.Cancel)
     window.review.identifiers_action.trigger()  # the user backs out: stays off
     assert asked and not window.review.identifiers_action.isChecked()
+    assert not window.identifiers_banner.isVisible()
     answer_warning(monkeypatch, QMessageBox.StandardButton.Ok)
     window.review.identifiers_action.trigger()
     assert window.review.identifiers_action.isChecked()
+    assert window.identifiers_banner.isVisible()  # a red line over the table, not a checkmark
+    assert "patient identifiers" in window.identifiers_banner.text()
     export_to(monkeypatch, window, data_dir.parent / "ids.csv")
     row = export.read_csv(data_dir.parent / "ids.csv")[0]
     assert (row["patient_id"], row["study_date"]) == (PATIENT_ID, STUDY_DATE)
     assert "patient identifiers" in window.statusBar().currentMessage()
     window.close()
     again = open_window(qtbot, test_model_path, scans)
-    assert again.review.identifiers_action.isChecked()  # remembered
-    again.review.identifiers_action.trigger()  # switching off asks nothing
-    assert not again.review.identifiers_action.isChecked()
+    assert not again.review.identifiers_action.isChecked()  # the next session starts without
+    assert not again.identifiers_banner.isVisible()
     text = export_to(monkeypatch, again, data_dir.parent / "plain.csv")
     assert PATIENT_ID not in text and "patient_id" not in text
+
+
+def test_an_identifiers_choice_saved_by_an_older_version_is_dropped(
+    qtbot, test_model_path, scans, data_dir
+):
+    from PySide6.QtCore import QSettings
+
+    from desktop.ui.review.controller import IDENTIFIERS_KEY
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    old = QSettings(str(data_dir / "settings.ini"), QSettings.Format.IniFormat)
+    old.setValue(IDENTIFIERS_KEY, True)
+    old.sync()
+    window = open_window(qtbot, test_model_path, scans)
+    assert not window.review.identifiers_action.isChecked()
+    assert "include_patient_identifiers" not in (data_dir / "settings.ini").read_text()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from desktop.core import export
 from desktop.ui import app
+from desktop.ui.app import build_window
 from desktop.ui.main_window import MainWindow
 from tests.core.test_robust_model_cli import CASES, broken_model
 
@@ -46,7 +47,7 @@ def test_broken_model_is_explained_in_the_window(
 def filled_window(qtbot, test_model_path: Path, image_folder: Path) -> MainWindow:
     from desktop.core.classifier import Classifier
 
-    window = MainWindow(Classifier.load(test_model_path))
+    window = build_window(Classifier.load(test_model_path))
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.controller.idle, timeout=180_000):
         window.classify([image_folder])
@@ -160,7 +161,7 @@ def test_window_and_pipeline_never_touch_the_network(
 
     from desktop.core.classifier import Classifier
 
-    window = MainWindow(Classifier.load(test_model_path))
+    window = build_window(Classifier.load(test_model_path))
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignal(window.controller.idle, timeout=180_000):

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
 
-from desktop.ui.results_model import Column, ResultRow, ResultsModel
-from desktop.ui.widgets import ResultsTable
+from desktop.ui.table.model import Column, ResultRow, ResultsModel
+from desktop.ui.table.widgets import ResultsTable
 from tests.ui.conftest import make_result, shown_table
 
 
@@ -112,7 +112,7 @@ def test_a_view_that_is_not_full_repaints_for_new_rows(qtbot) -> None:
 def test_progress_bar_is_drawn_with_the_window_not_inside_the_progress_call(qtbot) -> None:
     """QProgressBar.setValue repaints synchronously; the panel defers it to the next paint."""
     from desktop.ui.controller import Progress
-    from desktop.ui.widgets import ProgressPanel
+    from desktop.ui.table.widgets import ProgressPanel
 
     panel = ProgressPanel()
     qtbot.addWidget(panel)
@@ -127,3 +127,32 @@ def test_progress_bar_is_drawn_with_the_window_not_inside_the_progress_call(qtbo
     settle()
     assert counter.paints >= 1 and panel.bar.value() == 20  # drawn once, later
     panel.bar.removeEventFilter(counter)
+
+
+def test_the_first_window_fits_small_and_large_screens() -> None:
+    """Issue 16.11: at 1366 x 768 the status bar (progress, Cancel) stays on screen."""
+    from PySide6.QtCore import QSize
+
+    from desktop.ui.main_window import default_size
+
+    w, h = default_size(QSize(1366, 768))
+    assert w <= 1366 and h <= 768 - 40
+    w, h = default_size(QSize(1920, 1080))
+    assert w > 1280 and h > 800 and h <= 1080 - 40
+
+
+def test_the_call_status_and_review_come_first(qtbot) -> None:
+    """Issue 16.11: at the default size, Status and Agreement need no sideways scrolling."""
+    from desktop.ui.table.model import Column, ResultsModel
+    from desktop.ui.table.widgets import ResultsTable
+
+    table = ResultsTable()
+    qtbot.addWidget(table)
+    table.setModel(ResultsModel())
+    table.apply_default_widths()
+    header = table.horizontalHeader()
+    right_edge = {c: header.sectionPosition(c) + header.sectionSize(c) for c in Column}
+    table_width_at_1280 = 1280 - 440  # the preview's share
+    for col in (Column.PREDICTED, Column.CONFIDENCE, Column.STATUS, Column.AGREEMENT):
+        assert right_edge[col] <= table_width_at_1280, col
+    assert header.visualIndex(Column.MESSAGE) == len(Column) - 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,8 +16,9 @@ from PySide6.QtGui import QImage
 from desktop.core.pipeline import thumbnail
 from desktop.core.readers import read_slices
 from desktop.core.results import Status
-from desktop.ui.results_model import Column, ResultsModel, ThumbnailRole
-from desktop.ui.thumbnails import ThumbnailCache, read_thumbnails, thumbnail_image
+from desktop.ui.table.model import Column, ResultsModel
+from desktop.ui.table.thumbnails import ThumbnailCache, read_thumbnails, thumbnail_image
+from desktop.ui.vocabulary import ThumbnailRole
 from desktop.ui.worker import to_row
 from tests.ui.conftest import brain_like, make_result
 
@@ -34,7 +37,9 @@ class CountingLoader:
         self.calls: list[tuple[str, set[int]]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, path: str, frames: Iterable[int]) -> dict[int, np.ndarray]:
+    def __call__(
+        self, path: str, frames: Iterable[int], sha256: str | None = None
+    ) -> dict[int, np.ndarray]:
         wanted = set(frames)
         with self.lock:
             self.calls.append((path, wanted))
@@ -84,7 +89,7 @@ def test_a_file_that_vanished_is_not_read_again(qtbot) -> None:
 def test_no_second_job_while_the_first_is_making_the_key(qtbot) -> None:
     started, release = threading.Event(), threading.Event()
 
-    def slow(path: str, frames: Iterable[int]) -> dict[int, np.ndarray]:
+    def slow(path: str, frames: Iterable[int], sha256: str | None) -> dict[int, np.ndarray]:
         started.set()
         release.wait(5)
         return {f: np.full((4, 4), 9, np.uint8) for f in frames}
@@ -120,8 +125,12 @@ def test_table_keeps_at_most_limit_thumbnails_and_remakes_on_demand(qtbot, tmp_p
     rows = []
     for f in files:
         (s,) = list(read_slices(f))
-        r = make_result(f.name, folder=str(tmp_path))
-        rows.append(to_row(r.__class__(**{**r.__dict__, "thumbnail": thumbnail(s.pixels)})))
+        r = replace(
+            make_result(f.name, folder=str(tmp_path)),
+            thumbnail=thumbnail(s.pixels),
+            image_sha256=hashlib.sha256(f.read_bytes()).hexdigest(),
+        )
+        rows.append(to_row(r))
     model.append_rows(rows)
     assert len(cache) == 3  # the newest three
     assert all(model.row_at(i).thumbnail is None for i in range(6))  # rows hold no image
@@ -152,3 +161,25 @@ def test_removed_rows_leave_the_cache_and_the_counts() -> None:
     assert model.status_counts() == Counter(r.status for r in model.results())
     model.clear()
     assert len(model.thumbnails) == 0 and model.status_counts() == Counter()
+
+
+def test_a_changed_file_gets_no_remade_thumbnail(qtbot, tmp_path) -> None:
+    """Issue 16.1: a re-make checks the file's sha256 against the row's."""
+    f = tmp_path / "a.png"
+    cv2.imwrite(str(f), brain_like(seed=1))
+    (s,) = list(read_slices(f))
+    r = replace(
+        make_result(f.name, folder=str(tmp_path)),
+        thumbnail=thumbnail(s.pixels),
+        image_sha256=hashlib.sha256(f.read_bytes()).hexdigest(),
+    )
+    cache = ThumbnailCache(limit=1)
+    model = ResultsModel(thumbnails=cache)
+    model.append_rows([to_row(r)])
+    cache.forget([(str(f), 0)])  # evicted
+    cv2.imwrite(str(f), brain_like(seed=7))  # overwritten with another picture
+    with qtbot.waitSignal(cache.ready, timeout=5000):
+        model.index(0, Column.THUMBNAIL).data(ThumbnailRole)
+    cache.wait()
+    assert (str(f), 0) in cache.failed and len(cache) == 0
+    assert model.index(0, Column.THUMBNAIL).data(ThumbnailRole) is None

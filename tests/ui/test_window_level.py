@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,11 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
+from desktop.core.readers import read_slices
+from desktop.core.readers.common import Windowing, WindowKind
 from desktop.core.results import SliceResult
-from desktop.ui.preview import PreviewPane
-from desktop.ui.window_level import (
+from desktop.ui.preview.pane import PreviewPane
+from desktop.ui.preview.window_level import (
     AUTO,
     CLASSIFIER,
     CT_PRESETS,
@@ -23,6 +27,7 @@ from desktop.ui.window_level import (
     classifier_window,
 )
 from tests.core.factories import make_dicom, write_dicom
+from tests.ui.conftest import wait_preview
 
 
 def image_bytes(image: QImage | None) -> bytes:
@@ -35,18 +40,28 @@ def gradient(h: int = 64, w: int = 80) -> np.ndarray:
     return (x * 40 + y * 10).astype(np.uint16)  # 0 .. 3790
 
 
-def test_classifier_window_is_read_from_the_slice_text() -> None:
-    raw = np.zeros((4, 4), np.float32)
-    assert classifier_window("DICOM VOI window C=40,W=400", raw) == Window(40, 400)
-    assert classifier_window("DICOM percentile 0.5-99.5 (4..358)", raw) == Window(181, 354)
-    assert classifier_window("DICOM VOI LUT", raw) is None
+def test_classifier_window_is_a_record_on_the_slice(tmp_path: Path) -> None:
+    """Issue 16.17: numbers on the slice, not a sentence parsed back with a regex."""
+    assert classifier_window(Windowing(WindowKind.VOI_WINDOW, 40, 400)) == Window(40, 400)
+    ranged = Windowing.from_range(WindowKind.PERCENTILE, 4, 358)
+    assert classifier_window(ranged) == Window(181, 354)
+    assert classifier_window(Windowing(WindowKind.VOI_LUT)) is None
+    assert classifier_window(None) is None
+    # the readers fill it in: the file's own window, and MONOCHROME1
+    (s,) = read_slices(write_dicom(tmp_path / "w.dcm", make_dicom(gradient(), window=(1900, 3800))))
+    assert s.windowing == Windowing(WindowKind.VOI_WINDOW, 1900, 3800)
+    ds = make_dicom(gradient())
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    (m1,) = read_slices(write_dicom(tmp_path / "m1.dcm", ds))
+    assert m1.windowing is not None and m1.windowing.kind is WindowKind.PERCENTILE
+    assert m1.windowing.inverted and m1.windowing.width > 0
 
 
 def test_bar_presets_reset_and_drag(qtbot) -> None:
     bar = WindowLevelBar()
     qtbot.addWidget(bar)
     raw = gradient().astype(np.float32)
-    bar.set_slice(raw, "DICOM VOI window C=1000,W=500")
+    bar.set_slice(raw, Windowing(WindowKind.VOI_WINDOW, 1000, 500))
     assert not bar.isHidden()
     items = [bar.presets.itemText(i) for i in range(bar.presets.count())]
     assert items == [CLASSIFIER, FULL_RANGE, AUTO]  # no CT presets for MR values
@@ -66,14 +81,14 @@ def test_bar_presets_reset_and_drag(qtbot) -> None:
     assert bar.current().width < after.width
     bar.reset()
     assert bar.display() is None and bar.current() == Window(1000, 500)
-    bar.set_slice(None, "")
+    bar.set_slice(None)
     assert bar.isHidden()
 
 
 def test_ct_presets_only_for_hounsfield_values(qtbot) -> None:
     bar = WindowLevelBar()
     qtbot.addWidget(bar)
-    bar.set_slice(np.linspace(-1024, 2000, 400, dtype=np.float32).reshape(20, 20), "x")
+    bar.set_slice(np.linspace(-1024, 2000, 400, dtype=np.float32).reshape(20, 20))
     items = [bar.presets.itemText(i) for i in range(bar.presets.count())]
     assert set(CT_PRESETS) <= set(items)
     bar.presets.setCurrentText("CT brain (C40 W80)")
@@ -107,6 +122,7 @@ def test_window_changes_the_picture_not_the_result(qtbot, dicom_result) -> None:
     qtbot.addWidget(pane)
     pane.show()
     pane.show_result(result)
+    wait_preview(qtbot, pane)
     bar = pane.window_level
     assert bar.isVisible() and bar.current() == Window(1900, 3800)
     assert "C=1900" in pane.verdict.text()  # which window the classifier used
@@ -145,7 +161,9 @@ def test_no_window_controls_for_plain_images(qtbot, image_folder: Path) -> None:
     qtbot.addWidget(pane)
     pane.show()
     result = make_result("slice_00.png", folder=str(image_folder))
-    pane.show_result(result)
+    sha = hashlib.sha256((image_folder / "slice_00.png").read_bytes()).hexdigest()
+    pane.show_result(replace(result, image_sha256=sha))
+    wait_preview(qtbot, pane)
     assert pane.base is not None and not pane.window_level.isVisible()
 
 
@@ -166,13 +184,16 @@ def test_window_stays_within_a_series(qtbot, tmp_path: Path, test_model_path: Pa
     qtbot.addWidget(pane)
     pane.show()
     pane.show_result(a)
+    wait_preview(qtbot, pane)
     pane.window_level.set_window(Window(700, 300))
     pane.show_result(b)  # next slice of the series: the chosen window stays, and is shown
+    wait_preview(qtbot, pane)
     assert pane.window_level.current() == Window(700, 300)
     b_shown = image_bytes(pane.composed())
     pane.window_level.reset()
     assert image_bytes(pane.composed()) != b_shown
     pane.window_level.set_window(Window(700, 300))
     pane.show_result(c)  # another series: back to the classifier's window
+    wait_preview(qtbot, pane)
     assert pane.window_level.current() == Window(1000, 500)
     assert pane.window_level.display() is None

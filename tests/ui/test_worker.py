@@ -10,7 +10,7 @@ import pytest
 
 from desktop.core.results import SliceResult, Status
 from desktop.ui.controller import RunController
-from desktop.ui.results_model import ResultRow
+from desktop.ui.table.model import ResultRow
 from desktop.ui.worker import ClassifyWorker, SeenFiles
 from tests.ui.conftest import make_result
 
@@ -99,7 +99,8 @@ def test_controller_without_model_classifies_nothing(qtbot, image_folder: Path) 
     assert not controller.is_busy()
 
 
-def test_worker_reports_exceptions_as_errored(qtbot, image_folder: Path) -> None:
+def test_worker_reports_exceptions_as_errored(qtbot, image_folder: Path, caplog) -> None:
+    """Issue 16.4: the cause is kept: words for the person, the traceback in the log."""
     from PySide6.QtCore import QThreadPool
 
     class Broken:
@@ -115,7 +116,10 @@ def test_worker_reports_exceptions_as_errored(qtbot, image_folder: Path) -> None
     ):
         QThreadPool.globalInstance().start(worker)
     qtbot.waitUntil(worker.is_done)
-    assert errors == ["RuntimeError: boom"]
+    (text,) = errors
+    assert "RuntimeError: boom" in text and "error in the app" in text and "log" in text
+    (record,) = [r for r in caplog.records if r.name == "desktop.ui.worker"]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
 
 
 def test_status_values_unchanged() -> None:
@@ -182,7 +186,7 @@ def test_busy_private_pools_are_found(qapp: object) -> None:
 
     from PySide6.QtCore import QRunnable, QThreadPool
 
-    import desktop.ui.thumbnails as thumbnails
+    import desktop.ui.table.thumbnails as thumbnails
     from tests.ui.conftest import busy_pools
 
     release = threading.Event()
@@ -200,3 +204,53 @@ def test_busy_private_pools_are_found(qapp: object) -> None:
         release.set()
         pool.waitForDone(5_000)
     assert busy_pools([pool], grace_ms=1_000) == []
+
+
+class VolumePipeline:
+    """One 'volume' file of ``n`` slices; after ``stop_after`` slices it cancels itself."""
+
+    def __init__(self, n: int, stop_after: int | None = None) -> None:
+        self.n, self.stop_after = n, stop_after
+        self.worker: ClassifyWorker | None = None
+
+    def run(
+        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False
+    ) -> Iterator[SliceResult]:
+        for f in files:
+            for z in range(self.n):
+                if cancel():
+                    return
+                yield make_result(Path(f).name, frame=z, folder=str(Path(f).parent))
+                if self.stop_after is not None and z + 1 == self.stop_after:
+                    assert self.worker is not None
+                    self.worker.cancel()
+
+
+def test_cancel_inside_a_volume_resumes_the_rest(qtbot, tmp_path: Path) -> None:
+    """Issue 16.3: Cancel after slice 1 of 120; dropping the file again does the 119 others."""
+    vol = tmp_path / "head.nii.gz"
+    vol.write_bytes(b"\x00")
+    seen = SeenFiles()
+    first = VolumePipeline(120, stop_after=1)
+    worker = ClassifyWorker([vol], first, seen, chunk_seconds=0.0)
+    first.worker = worker
+    rows = run_worker(qtbot, worker)
+    assert [r.result.frame for r in rows] == [0]
+    assert vol not in seen  # may be dropped again
+    again = ClassifyWorker([vol], VolumePipeline(120), seen, chunk_seconds=0.0)
+    rest = run_worker(qtbot, again)
+    assert [r.result.frame for r in rest] == list(range(1, 120))  # no slice twice
+    assert vol in seen and seen.done_frames(vol) == frozenset()
+    # a third drop: nothing new
+    third = ClassifyWorker([vol], VolumePipeline(120), seen, chunk_seconds=0.0)
+    assert run_worker(qtbot, third) == []
+
+
+def test_removed_rows_of_a_cut_short_file_are_classified_whole_again(tmp_path: Path) -> None:
+    vol = tmp_path / "head.nii.gz"
+    seen = SeenFiles()
+    seen.claim([vol])
+    seen.cut_short(vol, {0, 1})
+    assert seen.done_frames(vol) == {0, 1}
+    seen.release([vol])  # the rows were removed
+    assert seen.done_frames(vol) == frozenset()

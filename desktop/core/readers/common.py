@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,36 @@ class UnsupportedFile(ReadError):
     """A file we recognise but know we cannot handle (e.g. a DICOM transfer syntax)."""
 
 
+class WindowKind(str, Enum):
+    """How raw values became the classifier's [0, 1] slice."""
+
+    #: the file's own window centre/width (DICOM)
+    VOI_WINDOW = "voi_window"
+    #: the file's own VOI lookup table (DICOM): no centre/width
+    VOI_LUT = "voi_lut"
+    #: a stated percentile window (``PERCENTILE_WINDOW``) of the slice, file or volume
+    PERCENTILE = "percentile"
+    #: 8-bit values divided by 255
+    EIGHT_BIT = "8-bit"
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """How a slice was windowed for the classifier, as numbers (``Slice.window`` says it
+    in words): the display's window/level starts from it without parsing the words."""
+
+    kind: WindowKind
+    #: the linear window in raw values (None for a lookup table)
+    centre: float | None = None
+    width: float | None = None
+    #: MONOCHROME1: high values dark
+    inverted: bool = False
+
+    @classmethod
+    def from_range(cls, kind: WindowKind, lo: float, hi: float) -> Windowing:
+        return cls(kind, (lo + hi) / 2, max(hi - lo, 1e-6))
+
+
 @dataclass(frozen=True)
 class Slice:
     """One decoded grey slice, windowed to [0, 1] for the classifier."""
@@ -40,6 +71,8 @@ class Slice:
     raw: NDArray[np.float32] | None = None
     #: mean chroma of the original picture in [0, 1] (0 for grey files): see colourfulness()
     colour: float = 0.0
+    #: the same as ``window`` as numbers (None: not recorded)
+    windowing: Windowing | None = None
 
 
 def check_size(width: int, height: int, frames: int = 1) -> None:

@@ -9,6 +9,7 @@ is inverted so that higher is brighter. No patient identifier ever reaches a mes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from io import BytesIO
 from typing import Any
 
@@ -25,6 +26,8 @@ from desktop.core.readers.common import (
     ReadError,
     Slice,
     UnsupportedFile,
+    Windowing,
+    WindowKind,
     check_size,
     fmt_num,
     linear_window,
@@ -113,7 +116,7 @@ def _first(value: Any) -> float:
 
 def _voi(
     raw: NDArray[np.float32], ds: Dataset, index: int
-) -> tuple[NDArray[np.float32], str] | None:
+) -> tuple[NDArray[np.float32], str, Windowing] | None:
     """The file's own VOI LUT or window for one frame, or None when it has none."""
     if "VOILUTSequence" in ds:
         item = ds.VOILUTSequence[0]
@@ -131,7 +134,8 @@ def _voi(
                 first -= 65536  # a signed first-mapped value stored as US
             index = np.clip(np.rint(raw) - first, 0, lut.size - 1).astype(np.intp)
             out = lut.astype(np.float32)[index] / np.float32(top)
-            return np.clip(out, 0.0, 1.0).astype(np.float32), "DICOM VOI LUT"
+            lut_px = np.clip(out, 0.0, 1.0).astype(np.float32)
+            return lut_px, "DICOM VOI LUT", Windowing(WindowKind.VOI_LUT)
     source: Dataset | None = ds if "WindowCenter" in ds and "WindowWidth" in ds else None
     if source is None:
         source = _frame_item(ds, index, "FrameVOILUTSequence")
@@ -143,9 +147,11 @@ def _voi(
     if not w > 0:
         return None
     function = str(source.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
-    return window_centre_width(
-        raw, c, w, function
-    ), f"DICOM VOI window C={fmt_num(c)},W={fmt_num(w)}"
+    return (
+        window_centre_width(raw, c, w, function),
+        f"DICOM VOI window C={fmt_num(c)},W={fmt_num(w)}",
+        Windowing(WindowKind.VOI_WINDOW, c, w),
+    )
 
 
 def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
@@ -194,11 +200,14 @@ def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
                 px = linear_window(raw, lo, hi)
             p_lo, p_hi = PERCENTILE_WINDOW
             note = f"DICOM percentile {p_lo:g}-{p_hi:g} ({fmt_num(lo)}..{fmt_num(hi)})"
+            how = Windowing.from_range(WindowKind.PERCENTILE, lo, hi)
             if samples > 1:
                 note += ", colour to grey"
         else:
-            px, note = voi
+            px, note, how = voi
         if invert:
             px = (1.0 - px).astype(np.float32)
             note += ", MONOCHROME1 inverted"
-        yield Slice(i, np.ascontiguousarray(px, dtype=np.float32), note, raw)
+            how = replace(how, inverted=True)
+        px = np.ascontiguousarray(px, dtype=np.float32)
+        yield Slice(i, px, note, raw, windowing=how)

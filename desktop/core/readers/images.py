@@ -28,6 +28,8 @@ from desktop.core.readers.common import (
     ReadError,
     Slice,
     UnsupportedFile,
+    Windowing,
+    WindowKind,
     check_size,
     colourfulness,
     fmt_num,
@@ -299,7 +301,8 @@ def _window(plane: _Plane, fmt: ImageFormat) -> Slice:
     grey, note = plane.pixels, plane.note
     if grey.dtype == np.uint8:
         px = grey.astype(np.float32) / np.float32(255.0)
-        return Slice(0, px, f"8-bit {fmt.value}{note}", colour=plane.colour)
+        how = Windowing.from_range(WindowKind.EIGHT_BIT, 0.0, 255.0)
+        return Slice(0, px, f"8-bit {fmt.value}{note}", colour=plane.colour, windowing=how)
     bits = "16-bit" if grey.dtype in (np.uint16, np.int16) else str(grey.dtype)
     px, lo, hi = percentile_window(grey)
     p_lo, p_hi = PERCENTILE_WINDOW
@@ -308,6 +311,7 @@ def _window(plane: _Plane, fmt: ImageFormat) -> Slice:
         px,
         f"{bits} {fmt.value}{note}, percentile {p_lo:g}-{p_hi:g} ({fmt_num(lo)}..{fmt_num(hi)})",
         colour=plane.colour,
+        windowing=Windowing.from_range(WindowKind.PERCENTILE, lo, hi),
     )
 
 
@@ -337,4 +341,4 @@ def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
         if plane.pixels.dtype.kind not in "uif":
             raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.pixels.dtype}")
         s = _window(plane, fmt)
-        yield Slice(i, s.pixels, s.window, colour=s.colour)
+        yield replace(s, frame=i)

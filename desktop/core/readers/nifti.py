@@ -24,6 +24,8 @@ from desktop.core.readers.common import (
     ReadError,
     Slice,
     UnsupportedFile,
+    Windowing,
+    WindowKind,
     check_size,
     fmt_num,
     percentile_window,
@@ -104,6 +106,7 @@ def read_nifti(data: bytes, counter: EmptyCounter) -> Iterator[Slice]:
     windowed, lo, hi = percentile_window(vol)
     p_lo, p_hi = PERCENTILE_WINDOW
     text = f"NIfTI percentile {p_lo:g}-{p_hi:g} of volume ({fmt_num(lo)}..{fmt_num(hi)}){note}"
+    how = Windowing.from_range(WindowKind.PERCENTILE, lo, hi)
     min_count = EMPTY_FRACTION * vol.shape[0] * vol.shape[1]
     for k in range(vol.shape[2]):
         # RAS+: rows from anterior to posterior, columns from the patient's right to left
@@ -111,4 +114,4 @@ def read_nifti(data: bytes, counter: EmptyCounter) -> Iterator[Slice]:
         if np.count_nonzero(px > EMPTY_LEVEL) <= min_count:
             counter.skipped_empty += 1
             continue
-        yield Slice(k, px, text)
+        yield Slice(k, px, text, windowing=how)

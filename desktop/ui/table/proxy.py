@@ -7,7 +7,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from desktop.core.results import SliceResult, Status
-from desktop.ui.results_model import Column, ResultRole, ResultsModel, SortRole
+from desktop.ui.table.model import Column, ResultsModel
+from desktop.ui.vocabulary import ResultRole, SortRole
 
 #: what :meth:`ResultsModel.flags` (QAbstractTableModel's) gives every valid cell
 _CELL_FLAGS = (

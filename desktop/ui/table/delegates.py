@@ -17,7 +17,8 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop.core.results import Status
-from desktop.ui.results_model import ResultsModel, ThumbnailRole
+from desktop.ui.table.model import ResultsModel
+from desktop.ui.vocabulary import ThumbnailRole
 
 ROW_HEIGHT = 48
 THUMB_SIZE = 44

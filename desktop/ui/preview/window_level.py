@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.readers.common import window_centre_width
+from desktop.core.readers.common import Windowing, window_centre_width
 
 CLASSIFIER = "Classifier's window"
 FULL_RANGE = "Full range"
@@ -45,15 +44,11 @@ class Window:
         return cls((lo + hi) / 2, max(hi - lo, 1e-6))
 
 
-def classifier_window(text: str, raw: NDArray[np.floating]) -> Window | None:
-    """The centre/width the classifier used, read from ``Slice.window`` (None: a LUT)."""
-    m = re.search(r"C=([-+0-9.eE]+),W=([-+0-9.eE]+)", text)
-    if m:
-        return Window(float(m.group(1)), float(m.group(2)))
-    m = re.search(r"\(([-+0-9.eE]+)\.\.([-+0-9.eE]+)\)", text)
-    if m:
-        return Window.from_range(float(m.group(1)), float(m.group(2)))
-    return None
+def classifier_window(windowing: Windowing | None) -> Window | None:
+    """The centre/width the classifier used (None: a lookup table, or not recorded)."""
+    if windowing is None or windowing.centre is None or windowing.width is None:
+        return None
+    return Window(windowing.centre, windowing.width)
 
 
 def looks_like_ct(raw: NDArray[np.floating]) -> bool:
@@ -115,17 +110,21 @@ class WindowLevelBar(QWidget):
         self.centre.valueChanged.connect(self._on_slider)
         self.width_slider.valueChanged.connect(self._on_slider)
         self.reset_button.clicked.connect(self.reset)
-        self.set_slice(None, "")
+        self.set_slice(None)
 
     # -- state ------------------------------------------------------------------------------
     def set_slice(
-        self, raw: NDArray[np.floating] | None, window_text: str, keep: bool = False
+        self,
+        raw: NDArray[np.floating] | None,
+        windowing: Windowing | None = None,
+        keep: bool = False,
     ) -> None:
-        """A new slice: back to the classifier's window, or (``keep``, e.g. the next slice
-        of the same series) the window or preset chosen for the previous slice."""
+        """A new slice: back to the classifier's window (``windowing``, the slice's record),
+        or (``keep``, e.g. the next slice of the same series) the window or preset chosen
+        for the previous slice."""
         kept, kept_name = self.active, self.presets.currentText()
         self.raw = None if raw is None else np.asarray(raw, dtype=np.float32)
-        self.invert = "MONOCHROME1" in window_text
+        self.invert = windowing is not None and windowing.inverted
         self.setVisible(self.raw is not None and self.raw.size > 0)
         if self.raw is None or not self.raw.size:
             self._classifier = self.active = None
@@ -134,7 +133,7 @@ class WindowLevelBar(QWidget):
         self._lo, self._hi = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
         if self._hi <= self._lo:
             self._hi = self._lo + 1.0
-        self._classifier = classifier_window(window_text, self.raw)
+        self._classifier = classifier_window(windowing)
         self.presets.clear()
         names = [CLASSIFIER, FULL_RANGE, AUTO]
         if looks_like_ct(self.raw):

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.decisions import Agreement, AgreementSummary
-from desktop.ui.results_model import class_label
+from desktop.ui.vocabulary import class_label
 
 NO_CALL = "no firm call"
 PER_CLASS_HEADERS = ["Model calls reviewed", "Reviewer agreed", "Agreement", "Reviewer chose"]
@@ -38,7 +38,7 @@ def headline(s: AgreementSummary) -> str:
     if s.counts[Agreement.NO_MODEL_CALL]:
         parts.append(
             f"{s.counts[Agreement.NO_MODEL_CALL]:,} reviewed row(s) had no firm model call "
-            "(uncertain or not supported)."
+            "(uncertain or unsupported)."
         )
     return " ".join(parts)
 

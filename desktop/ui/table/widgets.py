@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.results import Status
 from desktop.ui.controller import Progress
-from desktop.ui.delegates import (
+from desktop.ui.table.delegates import (
     ROW_HEIGHT,
     THUMB_SIZE,
     CellDelegate,
@@ -30,27 +30,40 @@ from desktop.ui.delegates import (
     SourceRows,
     ThumbnailDelegate,
 )
-from desktop.ui.results_model import STATUS_WORDS, Column, class_label
+from desktop.ui.table.model import PROBABILITY_COLUMNS, Column
+from desktop.ui.vocabulary import STATUS_WORDS, class_label
 
 EMPTY_HINT = "Drop MRI files or folders here, or press Ctrl+O"
 
-#: initial column widths (no resizeColumnsToContents: rows arrive in thousands)
+#: initial column widths (no resizeColumnsToContents: rows arrive in thousands); the
+#: probability columns are sized from their headers (the model's class names)
 WIDTHS = {
     Column.THUMBNAIL: THUMB_SIZE + 8,
     Column.FILE: 170,
     Column.FOLDER: 120,
     Column.FRAME: 54,
-    Column.PREDICTED: 180,
-    Column.REVIEWER: 110,
-    Column.AGREEMENT: 92,
-    Column.CONFIDENCE: 92,
-    Column.P_GLIOMA: 86,
-    Column.P_MENINGIOMA: 104,
-    Column.P_NO_TUMOR: 92,
-    Column.P_PITUITARY: 86,
-    Column.STATUS: 96,
+    Column.PREDICTED: 170,
+    Column.REVIEWER: 90,
+    Column.AGREEMENT: 84,
+    Column.CONFIDENCE: 84,
+    Column.STATUS: 90,
     Column.MESSAGE: 320,
 }
+#: what a person reads first comes first: the call, its confidence and status and the
+#: review fit the default window; probabilities, frame, folder and message follow
+VISUAL_ORDER = (
+    Column.THUMBNAIL,
+    Column.FILE,
+    Column.PREDICTED,
+    Column.CONFIDENCE,
+    Column.STATUS,
+    Column.REVIEWER,
+    Column.AGREEMENT,
+    *PROBABILITY_COLUMNS,
+    Column.FRAME,
+    Column.FOLDER,
+    Column.MESSAGE,
+)
 
 
 class ResultsTable(QTableView):
@@ -147,8 +160,18 @@ class ResultsTable(QTableView):
         super().doItemsLayout()
 
     def apply_default_widths(self) -> None:
+        """Default column widths and order (the probability columns fit their headers)."""
         for col, width in WIDTHS.items():
             self.setColumnWidth(col, width)
+        model = self.model()
+        metrics = self.horizontalHeader().fontMetrics()
+        for col in PROBABILITY_COLUMNS:
+            title = model.headerData(col, Qt.Orientation.Horizontal) if model else None
+            text = max(str(title or ""), "100.0%", key=metrics.horizontalAdvance)
+            self.setColumnWidth(col, metrics.horizontalAdvance(text) + 24)
+        header = self.horizontalHeader()
+        for visual, col in enumerate(VISUAL_ORDER):
+            header.moveSection(header.visualIndex(col), visual)
 
     def set_drop_active(self, active: bool) -> None:
         self.drop_active = active

@@ -13,15 +13,23 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QImage
 
-from desktop.core.decisions import Agreement, Decision, Key, agreement, key_of
+from desktop.core.decisions import Decision, Key, agreement, key_of
 from desktop.core.model_spec import CLASS_NAMES
 from desktop.core.results import SliceResult, Status
-from desktop.ui.thumbnails import Key as ThumbKey
-from desktop.ui.thumbnails import ThumbnailCache
-
-SortRole = Qt.ItemDataRole.UserRole + 1
-ThumbnailRole = Qt.ItemDataRole.UserRole + 2
-ResultRole = Qt.ItemDataRole.UserRole + 3
+from desktop.ui.table.thumbnails import Key as ThumbKey
+from desktop.ui.table.thumbnails import ThumbnailCache
+from desktop.ui.vocabulary import (
+    AGREEMENT_COLOURS,
+    AGREEMENT_ORDER,
+    AGREEMENT_WORDS,
+    STATUS_COLOURS,
+    STATUS_WORDS,
+    ResultRole,
+    SortRole,
+    ThumbnailRole,
+    class_label,
+    predicted_text,
+)
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -59,45 +67,6 @@ _SORT, _THUMB, _RESULT = int(SortRole), int(ThumbnailRole), int(ResultRole)
 _ROLES = frozenset({_DISPLAY, _FOREGROUND, _ALIGN, _TOOLTIP, _SORT, _THUMB, _RESULT})
 _RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 
-STATUS_WORDS = {
-    Status.OK: "ok",
-    Status.UNCERTAIN: "uncertain",
-    Status.UNSUPPORTED: "not supported",
-    Status.ERROR: "error",
-}
-#: subtle text colours by status (None: the palette's normal text colour)
-STATUS_COLOURS: dict[Status, QColor | None] = {
-    Status.OK: None,
-    Status.UNCERTAIN: QColor(112, 112, 112),
-    Status.UNSUPPORTED: QColor(156, 98, 0),
-    Status.ERROR: QColor(176, 32, 48),
-}
-
-
-AGREEMENT_WORDS = {
-    Agreement.AGREE: "agree",
-    Agreement.DISAGREE: "disagree",
-    Agreement.NO_MODEL_CALL: "reviewer only",
-    Agreement.NOT_REVIEWED: "",
-}
-#: ascending sort: disagreements first, unreviewed rows last
-AGREEMENT_ORDER = {
-    Agreement.DISAGREE: 0,
-    Agreement.NO_MODEL_CALL: 1,
-    Agreement.AGREE: 2,
-    Agreement.NOT_REVIEWED: 3,
-}
-AGREEMENT_COLOURS = {
-    Agreement.AGREE: QColor(30, 120, 60),
-    Agreement.DISAGREE: QColor(176, 32, 48),
-    Agreement.NO_MODEL_CALL: QColor(90, 90, 150),
-}
-
-
-def class_label(name: str) -> str:
-    """A class name for people ("no_tumor" -> "no tumor")."""
-    return name.replace("_", " ")
-
 
 @dataclass(frozen=True)
 class ResultRow:
@@ -125,17 +94,6 @@ def _placeholder() -> QImage:
     img = QImage(8, 8, QImage.Format.Format_Grayscale8)
     img.fill(QColor(200, 200, 200))
     return img
-
-
-def predicted_text(r: SliceResult) -> str:
-    """What the class column says: the call, or the status when there is no call."""
-    if r.status is Status.OK and r.predicted_class:
-        return class_label(r.predicted_class)
-    if r.status is Status.UNCERTAIN:
-        guess = f" ({class_label(r.predicted_class)}?)" if r.predicted_class else ""
-        return f"uncertain{guess}"
-    # no call: say why in the column people read first (the message column has the detail)
-    return f"({STATUS_WORDS[r.status]})"
 
 
 class ResultsModel(QAbstractTableModel):
@@ -359,7 +317,8 @@ class ResultsModel(QAbstractTableModel):
         kept = []
         for row in rows:
             if row.thumbnail is not None:
-                self.thumbnails.put((row.result.path, row.result.frame), row.thumbnail)
+                key = (row.result.path, row.result.frame)
+                self.thumbnails.put(key, row.thumbnail, row.result.image_sha256)
                 row = replace(row, thumbnail=None, has_thumbnail=True)
             kept.append(row)
             self._counts[row.result.status] += 1
@@ -377,10 +336,12 @@ class ResultsModel(QAbstractTableModel):
             while wanted and wanted[0] == first - 1:
                 first = wanted.pop(0)
             self.beginRemoveRows(QModelIndex(), first, last)
-            removed.extend(self._rows[first : last + 1])
+            gone = self._rows[first : last + 1]
+            removed.extend(gone)
             del self._rows[first : last + 1]
+            # the counts first: endRemoveRows() tells the views, which read them at once
+            self._counts.subtract(r.result.status for r in gone)
             self.endRemoveRows()
-        self._counts.subtract(r.result.status for r in removed)
         left = {(r.result.path, r.result.frame) for r in self._rows} if removed else set()
         self.thumbnails.forget(
             k for r in removed if (k := (r.result.path, r.result.frame)) not in left

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.decisions import Agreement, Decision, agreement
 from desktop.core.results import SliceResult, Status
-from desktop.ui.results_model import class_label
+from desktop.ui.vocabulary import class_label
 
 _AGREEMENT_TEXT = {
     Agreement.AGREE: ("#1e783c", "Reviewer agrees with the model"),

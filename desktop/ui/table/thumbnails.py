@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 #: (path, frame): one slice
 Key = tuple[str, int]
-#: thumbnails of some frames of one file, made from the file itself
-Loader = Callable[[str, Iterable[int]], dict[int, np.ndarray]]
+#: thumbnails of some frames of one file, made from the file itself; the third argument
+#: is the sha256 the file's rows carry (None: unchecked)
+Loader = Callable[[str, Iterable[int], "str | None"], dict[int, np.ndarray]]
 
 DEFAULT_LIMIT = 1000
 
@@ -44,19 +45,17 @@ def thumbnail_image(pixels: np.ndarray | None) -> QImage | None:
     return None
 
 
-def read_thumbnails(path: str, frames: Iterable[int]) -> dict[int, np.ndarray]:
-    """Thumbnails of ``frames`` of one file, re-read through the core readers."""
-    from desktop.core import readers
-    from desktop.core.pipeline import thumbnail
+def read_thumbnails(
+    path: str, frames: Iterable[int], sha256: str | None = None
+) -> dict[int, np.ndarray]:
+    """Thumbnails of ``frames`` of one file, re-read through the core readers.
 
-    wanted = set(frames)
-    out: dict[int, np.ndarray] = {}
-    for s in readers.read_slices(Path(path)):
-        if s.frame in wanted:
-            out[s.frame] = thumbnail(s.pixels)
-            if len(out) == len(wanted):
-                break
-    return out
+    Raises ``FileChanged`` when the file is no longer the one classified (``sha256``).
+    """
+    from desktop.core.pipeline import thumbnail
+    from desktop.core.reread import reread
+
+    return {s.frame: thumbnail(s.pixels) for s in reread(Path(path), sha256, set(frames))}
 
 
 class _Signals(QObject):
@@ -68,7 +67,12 @@ class _Job(QRunnable):
     """Re-make the wanted thumbnails of one file (frames read when the job starts)."""
 
     def __init__(
-        self, number: int, path: str, take_frames: Callable[[str], set[int]], loader: Loader
+        self,
+        number: int,
+        path: str,
+        take_frames: Callable[[str], set[int]],
+        loader: Loader,
+        sha256: str | None,
     ) -> None:
         super().__init__()
         self.signals = _Signals()
@@ -76,12 +80,13 @@ class _Job(QRunnable):
         self.path = path
         self.take_frames = take_frames
         self.loader = loader
+        self.sha256 = sha256
 
     def run(self) -> None:
         frames = self.take_frames(self.path)
         images: dict[int, QImage] = {}
         try:
-            for frame, arr in self.loader(self.path, frames).items():
+            for frame, arr in self.loader(self.path, frames, self.sha256).items():
                 img = thumbnail_image(arr)
                 if img is not None:
                     images[frame] = img
@@ -118,6 +123,8 @@ class ThumbnailCache(QObject):
         self._queued: set[str] = set()
         #: keys whose re-make failed (file gone or changed): not asked for again
         self.failed: set[Key] = set()
+        #: path -> the sha256 its rows were classified with (re-makes check it)
+        self._sha256: dict[str, str | None] = {}
         self._jobs: dict[int, _Job] = {}  # strong references until their signal arrives
         #: the last finished jobs: their run() may still be returning in the pool thread
         self._retired: list[_Job] = []
@@ -134,7 +141,10 @@ class ThumbnailCache(QObject):
     def __contains__(self, key: object) -> bool:
         return key in self._items
 
-    def put(self, key: Key, image: QImage | None) -> None:
+    def put(self, key: Key, image: QImage | None, sha256: str | None = None) -> None:
+        """Keep ``image`` for ``key``; ``sha256``: the file's hash a re-make must match."""
+        if sha256 is not None:
+            self._sha256[key[0]] = sha256
         if image is None or image.isNull():
             return
         self._items[key] = image
@@ -166,7 +176,7 @@ class ThumbnailCache(QObject):
                 return None  # the queued job of this file will take this frame too
             self._queued.add(path)
         self.remakes += 1
-        job = _Job(self.remakes, path, self._take_frames, self._loader)
+        job = _Job(self.remakes, path, self._take_frames, self._loader, self._sha256.get(path))
         job.setAutoDelete(False)
         job.signals.done.connect(self._on_done)
         self._jobs[job.number] = job
@@ -178,6 +188,7 @@ class ThumbnailCache(QObject):
         if keys is None:
             self._items.clear()
             self.failed.clear()
+            self._sha256.clear()
             return
         for k in keys:
             self._items.pop(k, None)

@@ -24,21 +24,31 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.model_spec import CLASS_NAMES, Preprocessing
+from desktop.core.reread import FILE_CHANGED
 from desktop.core.results import SliceResult, Status
-from desktop.ui import heatmap
-from desktop.ui.image_view import ColourBar, ImageView
-from desktop.ui.results_model import STATUS_WORDS, class_label, predicted_text
-from desktop.ui.review_panel import ReviewPanel
-from desktop.ui.window_level import WindowLevelBar
+from desktop.ui.preview import heatmap
+from desktop.ui.preview.image_view import ColourBar, ImageView
+from desktop.ui.preview.loader import SliceLoader
+from desktop.ui.preview.window_level import WindowLevelBar
+from desktop.ui.review.panel import ReviewPanel
+from desktop.ui.vocabulary import STATUS_WORDS, class_label, predicted_text
 
 HEATMAP_CAPTION = "Heat map: where the network looked - a sanity check, not a segmentation."
-NO_HEATMAP_UNSUPPORTED = "No heat map: the model cannot judge this input (not supported)."
+CHANGED_TEXT = (
+    f"The {FILE_CHANGED}: its picture is not shown beside the old result, and review is "
+    "off for this row. Open it again to classify it anew."
+)
+NO_HEATMAP_UNSUPPORTED = "No heat map: the model cannot judge this input (unsupported)."
 
 
 class PreviewPane(QWidget):
     """Shows one :class:`SliceResult`: the slice re-read from disk, the CAM over it."""
 
     heatmap_saved = Signal(str)
+    #: the current row's picture (or why there is none) is on screen
+    shown = Signal()
+    #: the current row's file is not the one that was classified (a SliceResult)
+    file_changed = Signal(object)
 
     def __init__(
         self,
@@ -50,10 +60,17 @@ class PreviewPane(QWidget):
         super().__init__(parent)
         self.class_names = tuple(class_names)
         self.preprocessing = preprocessing
-        self._reader = reader
-        #: the slices of the last file read (one file only), so arrowing through the
-        #: frames of a multi-frame DICOM or a NIfTI volume does not re-read it each time
-        self._file_cache: tuple[str, dict[int, Any]] | None = None
+        #: reads files off the GUI thread and keeps the last one's slices, so arrowing
+        #: through the frames of a multi-frame DICOM or a NIfTI volume reads it once
+        self.loader = SliceLoader(
+            (lambda path, _sha: reader(path)) if reader is not None else None, self
+        )
+        self.loader.loaded.connect(self._on_loaded)
+        self._keep_window = False
+        #: where Save PNG starts (the window sets it to the last export folder)
+        self.default_folder: Callable[[], str] = lambda: str(Path.home())
+        #: True while the current row's picture is being read
+        self.loading = False
         self.result: SliceResult | None = None
         self._pixels: Any = None  # the classifier's pixels of the shown slice
         self.base: QImage | None = None
@@ -129,16 +146,23 @@ class PreviewPane(QWidget):
 
     # -- content --------------------------------------------------------------------------
     def show_result(self, result: SliceResult | None) -> None:
-        """Show ``result`` (None clears the pane)."""
+        """Show ``result`` (None clears the pane); the picture may follow a moment later.
+
+        The file is read and decoded off the GUI thread (:class:`SliceLoader`), unless it
+        is the file shown last; :attr:`shown` says when the picture is on screen.
+        """
         previous, self.result = self.result, result
         self.base = self.cam = None
         self.cam_rect = None
+        self._pixels = None
+        self.loading = False
         if result is None:
+            self.loader.cancel()
             self.title.setText("<b>No slice selected</b>")
             self.verdict.setText("")
             self._set_probabilities(None)
             self.view.set_image(None, "Select a row to see the slice")
-            self.window_level.set_slice(None, "")
+            self.window_level.set_slice(None)
             self._update_controls()
             return
         name = Path(result.path).name
@@ -148,25 +172,68 @@ class PreviewPane(QWidget):
         self.verdict.setText(self._verdict_text(result))
         # an unsupported input's probabilities are no call: shown greyed, for the record
         self._set_probabilities(result.probabilities, valid=result.status is not Status.UNSUPPORTED)
-        found, problem = self._read_pixels(result)
+        # the display window stays while moving through one series (folder or file)
+        folder = Path(result.path).parent
+        self._keep_window = previous is not None and Path(previous.path).parent == folder
+        if result.status is Status.ERROR:
+            self.loader.cancel()
+            self._show_slice(None, "The file could not be read")
+            return
+        frames = self.loader.cached(result.path, result.image_sha256)
+        if frames is not None:
+            self._show_frames(frames, "")
+            return
+        self.loading = True
+        self.view.set_image(None, "Loading…")
+        self._update_controls()
+        self.loader.request(result.path, result.image_sha256)
+
+    def _on_loaded(
+        self, path: str, sha256: str | None, frames: dict[int, Any] | None, problem: str
+    ) -> None:
+        r = self.result
+        if r is None or (r.path, r.image_sha256) != (path, sha256):
+            return  # another row was chosen meanwhile
+        self._show_frames(frames, problem)
+
+    def _show_frames(self, frames: dict[int, Any] | None, problem: str) -> None:
+        r = self.result
+        assert r is not None
+        if problem == FILE_CHANGED:
+            self.verdict.setText(
+                self._verdict_text(r) + f"<br><b style='color:#b02030'>{CHANGED_TEXT}</b>"
+            )
+            self._set_probabilities(r.probabilities, valid=False)
+            self._show_slice(None, CHANGED_TEXT)
+            self.file_changed.emit(r)
+            return
+        if frames is None:
+            self._show_slice(None, problem or "Cannot show this slice")
+        elif r.frame not in frames:
+            self._show_slice(None, "This slice is no longer in the file")
+        else:
+            self._show_slice(frames[r.frame], "")
+
+    def _show_slice(self, found: Any, problem: str) -> None:
+        r = self.result
+        assert r is not None
         pixels = getattr(found, "pixels", None)
         self._pixels = pixels
         self.window_level.blockSignals(True)  # one refresh below, not one per signal
-        # the display window stays while moving through one series (folder or file)
-        folder = Path(result.path).parent
-        same_series = previous is not None and Path(previous.path).parent == folder
-        raw, text = getattr(found, "raw", None), getattr(found, "window", "")
-        self.window_level.set_slice(raw, text, keep=same_series)
+        raw, windowing = getattr(found, "raw", None), getattr(found, "windowing", None)
+        self.window_level.set_slice(raw, windowing, keep=self._keep_window)
         self.window_level.blockSignals(False)
         if pixels is not None:
             shown = self.window_level.display()
             self.base = heatmap.slice_image(shown if shown is not None else pixels)
             # an unsupported input gets no heat map: the network's attention on a photo
             # or a blank page would look like a finding
-            supported = result.status is not Status.UNSUPPORTED
-            if supported and result.cam is not None and self.preprocessing is not None:
+            supported = r.status is not Status.UNSUPPORTED
+            if supported and r.cam is not None and self.preprocessing is not None:
                 self.cam_rect = heatmap.cam_rect(pixels, self.preprocessing)
+        self.loading = False
         self._refresh(placeholder=problem)
+        self.shown.emit()
 
     def _on_window_changed(self) -> None:
         """Display window changed: only the picture changes (the CAM stays where it was)."""
@@ -213,31 +280,6 @@ class PreviewPane(QWidget):
                 bar.setValue(round(float(probs[i]) * 1000))
                 bar.setFormat(f"{float(probs[i]):.1%}")
 
-    def _read_pixels(self, r: SliceResult) -> tuple[Any, str]:
-        """Re-read the one slice (a ``Slice``) from disk (only via desktop.core.readers)."""
-        if r.status is Status.ERROR:
-            return None, "The file could not be read"
-        if self._file_cache is not None and self._file_cache[0] == r.path:
-            frames = self._file_cache[1]
-        else:
-            try:
-                frames = {s.frame: s for s in self._read(Path(r.path))}
-            except Exception as exc:  # noqa: BLE001 - file changed or vanished; a reader bug
-                # must not break the preview
-                self._file_cache = None
-                return None, f"Cannot show this slice: {exc}"
-            self._file_cache = (r.path, frames)
-        if r.frame in frames:
-            return frames[r.frame], ""
-        return None, "This slice is no longer in the file"
-
-    def _read(self, path: Path) -> Iterable[Any]:
-        if self._reader is not None:
-            return self._reader(path)
-        from desktop.core import readers  # looked up at call time (tests may wrap it)
-
-        return readers.read_slices(path)
-
     def composed(self) -> QImage | None:
         """The slice with the heat map (if shown), at the slice's resolution."""
         if self.base is None:
@@ -264,10 +306,11 @@ class PreviewPane(QWidget):
 
     # -- saving ---------------------------------------------------------------------------
     def default_heatmap_path(self) -> Path | None:
+        """The name offered for Save PNG, in :attr:`default_folder` (not the images' own)."""
         if self.result is None:
             return None
         p = Path(self.result.path)
-        return p.with_name(f"{p.stem}_frame{self.result.frame}_heatmap.png")
+        return Path(self.default_folder()) / f"{p.stem}_frame{self.result.frame}_heatmap.png"
 
     def save_heatmap(self, path: str | Path) -> bool:
         """Write the slice with its heat map as PNG; False if there is nothing or it failed."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QObject, QSettings, QStandardPaths, Qt
+from PySide6.QtCore import QItemSelectionModel, QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -15,35 +15,42 @@ from desktop.core.decisions import (
     DecisionStore,
     DecisionStoreError,
     Key,
-    default_data_dir,
     key_of,
     model_call,
 )
+from desktop.core.reread import FILE_CHANGED
 from desktop.core.results import SliceResult, Status
-from desktop.ui.proxy import ResultsProxy
-from desktop.ui.results_model import ResultsModel, class_label
-from desktop.ui.review_panel import ReviewPanel
-from desktop.ui.widgets import ResultsTable
+from desktop.ui.review.panel import ReviewPanel
+from desktop.ui.table.model import ResultsModel
+from desktop.ui.table.proxy import ResultsProxy
+from desktop.ui.table.widgets import ResultsTable
+from desktop.ui.vocabulary import class_label
 
 ADVANCE_KEY = "review/advance_after_decision"
 IDENTIFIERS_KEY = "export/include_patient_identifiers"
 PHI_WARNING = (
     "Exports will contain the DICOM patient ID and study date of every DICOM row.\n\n"
     "These are patient identifiers: store and share such files only as your "
-    "institution allows. Switch this off again in the File menu."
+    "institution allows. This lasts until the app is closed; switch it off sooner in "
+    "the File menu."
 )
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """``data_dir``, else ``$BRAIN_MRI_REVIEW_DATA_DIR``, else Qt's AppDataLocation."""
+    """``data_dir``, else the app's one user-data folder (``$BRAIN_MRI_REVIEW_DATA_DIR``,
+    else the platform's local data folder): decisions, settings and logs side by side."""
     if data_dir is not None:
         return Path(data_dir)
-    platform = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return default_data_dir(platform)
+    from desktop.logging_setup import data_dir as app_data_dir
+
+    return app_data_dir()
 
 
 class ReviewController(QObject):
     """Connects table, review panel and :class:`DecisionStore`; owns the review actions."""
+
+    #: exports now include patient identifiers (True) or not (for this session only)
+    identifiers_changed = Signal(bool)
 
     def __init__(
         self,
@@ -69,6 +76,8 @@ class ReviewController(QObject):
         self.store: DecisionStore | None = None
         self.summary_dialog: QWidget | None = None
         self.problem = ""
+        #: (path, sha256) of rows whose file changed since it was classified: no review
+        self.changed: set[tuple[str, str | None]] = set()
         try:
             self.store = DecisionStore(self.data_dir)
         except DecisionStoreError as exc:
@@ -112,7 +121,12 @@ class ReviewController(QObject):
         self.identifiers_action = QAction("Include Patient &Identifiers in Exports", self.window)
         self.identifiers_action.setCheckable(True)
         self.identifiers_action.setToolTip("Adds patient_id and study_date (DICOM) to exports")
-        self.identifiers_action.setChecked(_as_bool(self.settings.value(IDENTIFIERS_KEY, False)))
+        # for this session only: a choice remembered overnight would put names and dates
+        # in the next day's exports with only a menu checkmark to show it
+        self.identifiers_action.setChecked(False)
+        if self.settings.contains(IDENTIFIERS_KEY):  # remembered by an older version
+            self.settings.remove(IDENTIFIERS_KEY)
+            self.settings.sync()
         self.identifiers_action.toggled.connect(self._on_identifiers)
         for a in (*self.class_actions, self.confirm_action, self.note_action, self.clear_action):
             a.setEnabled(self.store is not None)
@@ -151,7 +165,7 @@ class ReviewController(QObject):
             if answer != QMessageBox.StandardButton.Ok:
                 self.identifiers_action.setChecked(False)
                 return
-        self._remember(IDENTIFIERS_KEY, on)
+        self.identifiers_changed.emit(on)
 
     @property
     def include_identifiers(self) -> bool:
@@ -169,14 +183,28 @@ class ReviewController(QObject):
         return {d.key: d for d in self.store.all()} if self.store is not None else {}
 
     def show_current(self, result: SliceResult | None) -> None:
-        self.panel.show_decision(result, self.decision_of(result), self.problem)
+        reason = self.problem
+        if result is not None and (result.path, result.image_sha256) in self.changed:
+            reason = f"Review is off: the {FILE_CHANGED}"
+        self.panel.show_decision(result, self.decision_of(result), reason)
+
+    def mark_changed(self, result: SliceResult) -> None:
+        """The file of ``result`` is not the one classified: no decision for that row."""
+        self.changed.add((result.path, result.image_sha256))
+        current = self.proxy.result_at(self.table.currentIndex().row())
+        if current is not None and (current.path, current.image_sha256) in self.changed:
+            self.show_current(current)
+
+    def reviewable(self, r: SliceResult) -> bool:
+        """:func:`reviewable`, and its file has not changed since it was classified."""
+        return reviewable(r) and (r.path, r.image_sha256) not in self.changed
 
     def _selected(self) -> list[SliceResult]:
         rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
         if not rows and self.table.currentIndex().isValid():
             rows = [self.table.currentIndex().row()]
         found = (self.proxy.result_at(r) for r in rows)
-        return [r for r in found if r is not None and reviewable(r)]
+        return [r for r in found if r is not None and self.reviewable(r)]
 
     def set_class(self, name: str) -> None:
         """The reviewer's class for the selected rows (keys 1-4, the panel's buttons)."""
@@ -197,7 +225,7 @@ class ReviewController(QObject):
 
     def set_note(self, text: str) -> None:
         r = self.proxy.result_at(self.table.currentIndex().row())
-        if r is not None and reviewable(r):
+        if r is not None and self.reviewable(r):
             old = self.decision_of(r)
             self._save([(r, old.reviewer_class if old else None, text.strip())])
 
@@ -249,7 +277,7 @@ class ReviewController(QObject):
     # -- summary ------------------------------------------------------------------------
     def show_summary(self) -> QWidget:
         from desktop.core.decisions import summarise
-        from desktop.ui.summary_dialog import SummaryDialog
+        from desktop.ui.review.summary_dialog import SummaryDialog
 
         results = self.model.results()
         summary = summarise(((r, self.decision_of(r)) for r in results), self.model.class_names)
