@@ -44,3 +44,7 @@ class SliceResult:
     ood_score: float | None = None
     #: how the slice was windowed for the classifier, in words (e.g. "DICOM VOI LUT")
     window: str = ""
+    #: the case the slice belongs to (see :mod:`desktop.core.cases`); "" when not planned
+    case: str = ""
+    #: the slice's place in its case, in anatomical order (0 for a single image)
+    slice_index: int = 0
