@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from desktop import cli
-from desktop.core.export import CSV_COLUMNS, EXTRA_COLUMNS, REVIEW_COLUMNS, read_csv
+from desktop.core.export import (
+    CSV_COLUMNS,
+    EXTRA_COLUMNS,
+    REVIEW_COLUMNS,
+    SLICE_CASE_COLUMNS,
+    read_csv,
+)
 from tests.core.factories import ramp, write_cv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +39,7 @@ def test_emri_small_fifty_rows(shared_dir: Path, test_model_path: Path, tmp_path
     assert proc.returncode == 0, proc.stderr
     rows = read_csv(out)
     assert len(rows) == 50
-    assert list(rows[0]) == CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS
+    assert list(rows[0]) == CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS + SLICE_CASE_COLUMNS
     assert {r["status"] for r in rows} <= {"ok", "uncertain", "unsupported"}
     assert "50 rows" in proc.stderr and "not for diagnostic use" in proc.stderr.lower()
     assert js.exists() and "Traceback" not in proc.stderr
