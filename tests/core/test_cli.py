@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("brain-mri-review-cli")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "desktop.cli"]
+    # this checkout's code, also when the installed entry point belongs to another one
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [*cmd, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120
+        [*cmd, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120, env=env
     )
 
 
