@@ -16,6 +16,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
+from desktop.core.cases import CasePlan, plan_cases
 from desktop.core.discovery import Discovery, path_key
 from desktop.core.discovery import discover as core_discover
 from desktop.core.results import SliceResult
@@ -26,7 +27,10 @@ from desktop.ui.thumbnails import thumbnail_image
 
 class PipelineLike(Protocol):
     def run(
-        self, files: Iterable[Path], cancel: Callable[[], bool] = ...
+        self,
+        files: Iterable[Path],
+        cancel: Callable[[], bool] = ...,
+        plan: CasePlan | None = ...,
     ) -> Iterator[SliceResult]: ...
 
 
@@ -142,8 +146,10 @@ class ClassifyWorker(QRunnable):
         last = float("-inf")  # the first result is shown at once, later ones in chunks
         current: str | None = None
         complete = False
+        # DICOM headers only: a series is one case, its files in anatomical order
+        plan = plan_cases(files, cancel=self.is_cancelled)
         try:
-            for result in self._pipeline.run(files, cancel=self.is_cancelled):
+            for result in self._pipeline.run(plan.files, cancel=self.is_cancelled, plan=plan):
                 if result.path != current:
                     if current is not None:
                         done_paths.add(current)
