@@ -23,6 +23,7 @@ prefixing parent folders. The DICOM series UID is never part of an id or an expo
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -114,11 +115,13 @@ def _probe(path: Path) -> tuple[FileKind | None, bool]:
 
 
 def _multipage_tiff(path: Path) -> bool:
+    """True for a TIFF with more than one page (only its page directories are read)."""
     if path.suffix.lower() not in (".tif", ".tiff"):
         return False
     try:
-        return len(tiff_pages(path.read_bytes())) > 1
-    except Exception:  # noqa: BLE001 - unreadable: the pipeline reports it as a row
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return len(tiff_pages(m)) > 1  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - unreadable or empty: the pipeline reports it as a row
         return False
 
 

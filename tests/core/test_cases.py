@@ -173,3 +173,13 @@ def test_pipeline_rows_carry_case_and_anatomical_index(
         ("IM10", "ser", 2),
         *[("v.nii", "v.nii", k) for k in range(1, 6)],  # slice 0 is empty (skipped)
     ]
+
+
+def test_a_multipage_tiff_is_a_multiframe_case(tmp_path: Path) -> None:
+    from PIL import Image
+
+    pages = [Image.fromarray(ramp(32, 32)) for _ in range(3)]
+    pages[0].save(tmp_path / "stack.tif", save_all=True, append_images=pages[1:])
+    pages[0].save(tmp_path / "one.tif")
+    plan = plan_cases([tmp_path / "stack.tif", tmp_path / "one.tif"])
+    assert [c.kind for c in plan.cases] == [CaseKind.MULTIFRAME, CaseKind.IMAGE]
