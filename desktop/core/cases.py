@@ -184,30 +184,43 @@ def _series_folder(files: list[Path]) -> str:
     return folders.pop() if len(folders) == 1 else os.path.commonpath(sorted(folders))
 
 
-def _unique_ids(names: list[tuple[str, str]]) -> list[str]:
-    """Ids from (name, path): clashing names get parent folders in front, then ``#k``."""
+def _unique_ids(names: list[tuple[str, str]], taken: set[str]) -> list[str]:
+    """Ids from (name, path), unique and not in ``taken`` (which they are added to):
+    clashing names get parent folders in front (up to four), then `` #k``."""
     ids = [n for n, _ in names]
-    depth = 1
-    while len(set(ids)) < len(ids) and depth <= 4:
+    for depth in range(1, 5):
         counts: dict[str, int] = {}
         for i in ids:
             counts[i] = counts.get(i, 0) + 1
-        for k, (name, path) in enumerate(names):
-            if counts[ids[k]] > 1:
-                parents = Path(path).parts[:-1]
-                prefix = "/".join(parents[-depth:]) if parents else ""
-                ids[k] = f"{prefix}/{name}" if prefix else name
-        depth += 1
-    seen: dict[str, int] = {}
+        clashing = [k for k, i in enumerate(ids) if counts[i] > 1 or i in taken]
+        if not clashing:
+            break
+        for k in clashing:
+            name, path = names[k]
+            p = Path(path)
+            parents = p.relative_to(p.anchor).parts[:-1] if p.anchor else p.parts[:-1]
+            prefix = "/".join(parents[-depth:])
+            ids[k] = f"{prefix}/{name}" if prefix else name
     out = []
     for i in ids:
-        seen[i] = seen.get(i, 0) + 1
-        out.append(i if seen[i] == 1 else f"{i} #{seen[i]}")
+        j, n = i, 1
+        while j in taken:
+            n += 1
+            j = f"{i} #{n}"
+        taken.add(j)
+        out.append(j)
     return out
 
 
-def plan_cases(files: Iterable[str | Path], cancel: Callable[[], bool] = lambda: False) -> CasePlan:
+def plan_cases(
+    files: Iterable[str | Path],
+    cancel: Callable[[], bool] = lambda: False,
+    taken: set[str] | None = None,
+) -> CasePlan:
     """Group ``files`` into cases (reads DICOM headers only; never raises for a bad file).
+
+    ``taken``: case ids already in use (earlier drops in the same window); the new ids
+    avoid them and are added to it.
 
     Every file given keeps its place in :attr:`CasePlan.files`, except single-frame
     DICOM files of one series, which move together to where the first of them was.
@@ -255,7 +268,13 @@ def plan_cases(files: Iterable[str | Path], cancel: Callable[[], bool] = lambda:
         named.append((uid, (name, folder)))
     for key, (p, _) in file_cases.items():
         named.append((key, (p.name, _resolved(p))))
-    ids = dict(zip((k for k, _ in named), _unique_ids([n for _, n in named]), strict=True))
+    ids = dict(
+        zip(
+            (k for k, _ in named),
+            _unique_ids([n for _, n in named], set() if taken is None else taken),
+            strict=True,
+        )
+    )
 
     made: set[str] = set()
     for slot in slots:

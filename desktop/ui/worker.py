@@ -42,6 +42,8 @@ class SeenFiles:
         self._seen: set[str] = set()
         #: str(path) -> resolved key, for claimed files (release without resolving again)
         self._key_of: dict[str, str] = {}
+        #: case ids given out in this window (a later drop's cases get other ids)
+        self.case_ids: set[str] = set()
 
     def claim(self, files: Iterable[Path]) -> list[Path]:
         """The files not claimed before, now claimed (input order kept)."""
@@ -147,7 +149,7 @@ class ClassifyWorker(QRunnable):
         current: str | None = None
         complete = False
         # DICOM headers only: a series is one case, its files in anatomical order
-        plan = plan_cases(files, cancel=self.is_cancelled)
+        plan = plan_cases(files, cancel=self.is_cancelled, taken=self._seen.case_ids)
         try:
             for result in self._pipeline.run(plan.files, cancel=self.is_cancelled, plan=plan):
                 if result.path != current:

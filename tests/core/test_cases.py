@@ -183,3 +183,16 @@ def test_a_multipage_tiff_is_a_multiframe_case(tmp_path: Path) -> None:
     pages[0].save(tmp_path / "one.tif")
     plan = plan_cases([tmp_path / "stack.tif", tmp_path / "one.tif"])
     assert [c.kind for c in plan.cases] == [CaseKind.MULTIFRAME, CaseKind.IMAGE]
+
+
+def test_ids_stay_unique_across_plans_sharing_the_taken_set(tmp_path: Path) -> None:
+    for d in ("a/x", "b/x", "c/y"):
+        (tmp_path / d).mkdir(parents=True)
+        write_cv(tmp_path / d / "scan.png", ramp(16, 16))
+    taken: set[str] = set()
+    first = plan_cases([tmp_path / "a/x/scan.png"], taken=taken)
+    second = plan_cases([tmp_path / "b/x/scan.png", tmp_path / "c/y/scan.png"], taken=taken)
+    ids = [c.id for c in first.cases + second.cases]
+    assert ids == ["scan.png", "x/scan.png", "y/scan.png"]
+    third = plan_cases([tmp_path / "a/x/scan.png"], taken=taken)  # the same file again
+    assert third.cases[0].id == "a/x/scan.png" and taken == {*ids, "a/x/scan.png"}
