@@ -4,22 +4,27 @@ The verdict itself is :func:`desktop.core.verdict.case_verdict` (the app's code,
 here unchanged, so the rule is written once). Inputs are per-slice arrays: calibrated
 probabilities ``N x K`` (classes in ``class_names`` order), statuses (``Status`` or
 their string values, as :func:`desktop.core` decides them), case ids, the slice
-position along z, and one label per case (True = the case has a tumour).
+position along z, and one label per case (True = the case has a tumour). A case is
+one volume, as the app sees it: with the volume sources of ``../shared/data`` that is
+``case`` and ``sequence`` of the manifest together (one patient's FLAIR is one case,
+the same patient's T1 another).
 
 Slices are numbered within their case by the rank of their z, so slices that the
 data sources sampled sparsely (every 2nd slice of a BraTS tumour, 12-16 slices of a
 healthy volunteer) are neighbours when no sampled slice lies between them. A run of
 ``min_run`` in these data therefore spans more millimetres than in a full volume;
-the report says so beside the figures.
+the report should say so beside the figures.
 
-Selection (:func:`fit_case_rule`): among the candidate rules whose specificity on the
-validation cases is at least ``specificity_floor``, the one with the highest
-sensitivity; ties go to higher specificity, then to the longer run, then to the higher
-slice threshold (fewer alarms). Sensitivity counts ``tumour_suspected`` verdicts only;
-specificity counts ``no_tumour`` verdicts only (an ``uncertain`` or ``error`` verdict
-is neither a hit nor a clearance). ``min_firm_fraction`` is given, not fitted: lowering
-it can only turn ``uncertain`` into ``no_tumour``, so fitting it against specificity
-would always drive it to 0. If no candidate meets the floor, the one with the highest
+Selection (:func:`fit_case_rule`) over a grid of ``slice_threshold`` x ``min_run`` x
+``doubt_threshold``: among the candidates whose specificity on the validation cases
+is at least ``specificity_floor``, the one with the highest sensitivity; ties go to
+the highest referral rate of tumour cases (``tumour_suspected`` or ``uncertain``: a
+near miss is shown to the reviewer rather than cleared), then to the higher
+specificity, the longer run, the higher slice threshold, the higher doubt threshold.
+Sensitivity counts ``tumour_suspected`` verdicts only; specificity counts
+``no_tumour`` verdicts only (``uncertain`` and ``error`` are neither a hit nor a
+clearance). ``min_classified_fraction`` is given, not fitted (lowering it can only
+clear more cases). If no candidate meets the floor, the one with the highest
 specificity is chosen and ``floor_met`` is False.
 
 No torch here: numpy and ``desktop.core`` only.
@@ -42,6 +47,9 @@ from desktop.core.verdict import CaseVerdict, Verdict, case_verdict
 #: candidate slice thresholds (tumour probability) and run lengths
 THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 RUNS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8)
+#: candidate near-miss thresholds (only those at or below the slice threshold; the slice
+#: threshold itself, "no near misses", is always a candidate)
+DOUBTS: tuple[float, ...] = (0.3, 0.5, 0.7)
 
 
 @dataclass(frozen=True)
@@ -95,23 +103,29 @@ def verdicts(
 
 def _rates(
     found: Mapping[Hashable, CaseVerdict], labels: Mapping[Hashable, bool]
-) -> tuple[float, float]:
-    pos = [found[c].verdict is Verdict.TUMOUR_SUSPECTED for c in found if labels[c]]
+) -> tuple[float, float, float]:
+    """Sensitivity, referral rate of tumour cases, specificity."""
+    pos = [found[c].verdict for c in found if labels[c]]
     neg = [found[c].verdict is Verdict.NO_TUMOUR for c in found if not labels[c]]
-    sens = float(np.mean(pos)) if pos else math.nan
+    sens = float(np.mean([v is Verdict.TUMOUR_SUSPECTED for v in pos])) if pos else math.nan
+    referred = [v in (Verdict.TUMOUR_SUSPECTED, Verdict.UNCERTAIN) for v in pos]
+    refer = float(np.mean(referred)) if pos else math.nan
     spec = float(np.mean(neg)) if neg else math.nan
-    return sens, spec
+    return sens, refer, spec
 
 
 @dataclass(frozen=True)
 class CaseRuleFit:
     rule: CaseRule
     sensitivity: float
+    #: tumour cases suspected or uncertain (shown to the reviewer, not cleared)
+    referral: float
     specificity: float
     floor_met: bool
     specificity_floor: float
-    #: every candidate: (slice_threshold, min_run, sensitivity, specificity)
-    candidates: tuple[tuple[float, int, float, float], ...]
+    #: every candidate: (slice_threshold, min_run, doubt_threshold, sensitivity,
+    #: referral, specificity)
+    candidates: tuple[tuple[float, int, float, float, float, float], ...]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -130,7 +144,8 @@ def fit_case_rule(
     specificity_floor: float = 0.90,
     thresholds: Sequence[float] = THRESHOLDS,
     runs: Sequence[int] = RUNS,
-    min_firm_fraction: float = 0.5,
+    doubts: Sequence[float] = DOUBTS,
+    min_classified_fraction: float = 0.5,
     class_names: Sequence[str] = CLASS_NAMES,
     negative_class: str = "no_tumor",
 ) -> CaseRuleFit:
@@ -141,19 +156,20 @@ def fit_case_rule(
         raise ValueError(f"{len(missing)} case(s) without a label, e.g. {missing[0]!r}")
     if not any(labels[c] for c in cases) or all(labels[c] for c in cases):
         raise ValueError("fitting the case rule needs tumour and tumour-free cases")
-    table: list[tuple[float, int, float, float]] = []
+    table: list[tuple[float, int, float, float, float, float]] = []
     for t in thresholds:
-        for r in runs:
-            rule = CaseRule(t, r, min_firm_fraction, negative_class)
-            sens, spec = _rates(verdicts(cases, rule, class_names), labels)
-            table.append((float(t), int(r), sens, spec))
-    ok = [c for c in table if c[3] >= specificity_floor]
+        for d in sorted({float(t), *(float(x) for x in doubts if x <= t)}):
+            for r in runs:
+                rule = CaseRule(t, r, d, min_classified_fraction, negative_class)
+                sens, refer, spec = _rates(verdicts(cases, rule, class_names), labels)
+                table.append((float(t), int(r), d, sens, refer, spec))
+    ok = [c for c in table if c[5] >= specificity_floor]
     if ok:
-        best = max(ok, key=lambda c: (c[2], c[3], c[1], c[0]))
+        best = max(ok, key=lambda c: (c[3], c[4], c[5], c[1], c[0], c[2]))
     else:
-        best = max(table, key=lambda c: (c[3], c[2], c[1], c[0]))
-    rule = CaseRule(best[0], best[1], min_firm_fraction, negative_class)
-    return CaseRuleFit(rule, best[2], best[3], bool(ok), specificity_floor, tuple(table))
+        best = max(table, key=lambda c: (c[5], c[3], c[4], c[1], c[0], c[2]))
+    rule = CaseRule(best[0], best[1], best[2], min_classified_fraction, negative_class)
+    return CaseRuleFit(rule, best[3], best[4], best[5], bool(ok), specificity_floor, tuple(table))
 
 
 def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -177,9 +193,13 @@ def case_metrics(
     ``*_ci``: percentile bootstrap over cases, resampling tumour and tumour-free cases
     separately (stratified, so each replicate has both); ``*_wilson``: Wilson score
     intervals, which stay informative when a rate is 0 or 1 on few cases (a bootstrap
-    interval then collapses to a point). Also the share of each verdict per group.
+    interval then collapses to a point). ``referral``: tumour cases suspected or
+    uncertain (shown to the reviewer rather than cleared). Also each verdict's count
+    per group.
     """
     pos = np.array([found[c].verdict is Verdict.TUMOUR_SUSPECTED for c in found if labels[c]])
+    shown = (Verdict.TUMOUR_SUSPECTED, Verdict.UNCERTAIN)
+    referred = np.array([found[c].verdict in shown for c in found if labels[c]])
     neg = np.array([found[c].verdict is Verdict.NO_TUMOUR for c in found if not labels[c]])
     rng = np.random.default_rng(seed)
 
@@ -203,6 +223,8 @@ def case_metrics(
         "sensitivity": float(pos.mean()) if len(pos) else math.nan,
         "sensitivity_ci": boot(pos.astype(np.float64)),
         "sensitivity_wilson": wilson(int(pos.sum()), len(pos)),
+        "referral": float(referred.mean()) if len(referred) else math.nan,
+        "referral_wilson": wilson(int(referred.sum()), len(referred)),
         "specificity": float(neg.mean()) if len(neg) else math.nan,
         "specificity_ci": boot(neg.astype(np.float64)),
         "specificity_wilson": wilson(int(neg.sum()), len(neg)),

@@ -92,15 +92,18 @@ class CaseRule:
     written before the rule existed.
     """
 
-    #: a classified (ok or uncertain) slice is a tumour slice when 1 - P(negative_class)
-    #: is at least this
+    #: a classified (ok or uncertain) slice is a tumour slice when its tumour probability
+    #: 1 - P(negative_class) is at least this
     slice_threshold: float = 0.8
     #: tumour slices adjacent in anatomical order needed to suspect a tumour (a case with
     #: fewer slices than this needs all of them)
     min_run: int = 3
-    #: without such a run a case is cleared only when at least this fraction of its
-    #: slices got a firm (ok) call; otherwise its verdict is uncertain
-    min_firm_fraction: float = 0.5
+    #: without such a run, as many adjacent slices with a tumour probability of at least
+    #: this make the case uncertain (a near miss); equal to ``slice_threshold``: never
+    doubt_threshold: float = 0.5
+    #: a case with fewer than this fraction of its slices classified (the rest
+    #: unsupported or unreadable) is uncertain unless a tumour is suspected
+    min_classified_fraction: float = 0.5
     #: the class that means "no tumour"
     negative_class: str = "no_tumor"
 
@@ -171,7 +174,7 @@ class ModelSpec:
         if p.std <= 0:
             raise ModelContractError("normalisation std must be positive")
         r = self.case_rule
-        if not (
-            0.0 < r.slice_threshold <= 1.0 and r.min_run >= 1 and 0 <= r.min_firm_fraction <= 1
-        ):
+        fraction_ok = 0.0 <= r.min_classified_fraction <= 1.0
+        doubt_ok = 0.0 < r.doubt_threshold <= r.slice_threshold
+        if not (0.0 < r.slice_threshold <= 1.0 and r.min_run >= 1 and fraction_ok and doubt_ok):
             raise ModelContractError(f"case rule out of range in metadata ({r})")

@@ -1,21 +1,25 @@
 """The case verdict: one documented rule over a case's slice results.
 
-The rule (its parameters are the model's :class:`~desktop.core.model_spec.CaseRule`):
+The rule (its parameters are the model's :class:`~desktop.core.model_spec.CaseRule`)
+asks one question, tumour or not; which tumour class, and whether a slice's status
+was ``ok`` or ``uncertain``, do not enter it:
 
 1. The case's slices are taken in anatomical order (``slice_index``). A slice is
    *classified* when its status is ``ok`` or ``uncertain``; its tumour probability is
    ``1 - P(negative_class)``. A classified slice whose tumour probability is at least
    ``slice_threshold`` is a *tumour slice*.
-2. A *run* is a sequence of tumour slices that are neighbours in that order (any other
-   slice between them, whatever its status, ends the run). A run *qualifies* when it
-   is at least ``min_run`` long (or the whole case, when it has fewer slices).
-3. Verdict:
-   * ``tumour_suspected`` when some run qualifies; the suspected class is the tumour
-     class with the largest summed probability over the slices of the qualifying runs,
-     and the first and last suspect slices are the ends of those runs;
-   * ``error`` when no slice could be read at all (every slice an error);
-   * ``uncertain`` when no slice was classified, or when fewer than
-     ``min_firm_fraction`` of the case's slices got a firm (``ok``) call;
+2. A *run* is a sequence of slices that are neighbours in that order (any other slice
+   between them, whatever its status, ends the run). ``need`` is ``min_run``, or the
+   number of slices of a case that has fewer.
+3. Verdict, the first that applies:
+   * ``tumour_suspected``: a run of at least ``need`` tumour slices. The suspected
+     class is the tumour class with the largest summed probability over the slices of
+     such runs; the first and last suspect slices are the ends of those runs;
+   * ``error``: every slice (or the file) could not be read;
+   * ``uncertain``: no slice was classified, or fewer than ``min_classified_fraction``
+     of the slices were (the rest unsupported: not like the model's data), or a run
+     of at least ``need`` classified slices each with a tumour probability of at least
+     ``doubt_threshold`` (a near miss);
    * ``no_tumour`` otherwise.
    ``tumour_slices`` counts every tumour slice of the case (also those outside runs).
 """
@@ -69,13 +73,6 @@ class CaseVerdict:
     reason: str
 
 
-def tumour_probability(
-    probabilities: Sequence[float], class_names: Sequence[str], negative: str
-) -> float:
-    """1 - P(negative class)."""
-    return 1.0 - float(probabilities[list(class_names).index(negative)])
-
-
 def _runs(flags: list[bool]) -> list[tuple[int, int]]:
     """(start, end) positions, inclusive, of the runs of True."""
     out: list[tuple[int, int]] = []
@@ -103,13 +100,14 @@ def case_verdict(
         reason = f"the model has no {rule.negative_class!r} class"
         return CaseVerdict(Verdict.UNCERTAIN, None, None, None, 0, n, counts, reason)
     neg = names.index(rule.negative_class)
-    classified = {Status.OK, Status.UNCERTAIN}
-    flags = [
-        s.status in classified
-        and s.probabilities is not None
-        and 1.0 - s.probabilities[neg] >= rule.slice_threshold
-        for s in ordered
+    classified = [
+        s.status in (Status.OK, Status.UNCERTAIN) and s.probabilities is not None for s in ordered
     ]
+    p_tumour = [
+        1.0 - s.probabilities[neg] if c and s.probabilities is not None else 0.0
+        for s, c in zip(ordered, classified, strict=True)
+    ]
+    flags = [c and p >= rule.slice_threshold for c, p in zip(classified, p_tumour, strict=True)]
     tumour = sum(flags)
     need = max(1, min(rule.min_run, n))
     runs = [(a, b) for a, b in _runs(flags) if b - a + 1 >= need]
@@ -136,12 +134,21 @@ def case_verdict(
     if n == 0 or counts[Status.ERROR] == n:
         reason = "no slice could be read"
         return CaseVerdict(Verdict.ERROR, None, None, None, 0, n, counts, reason)
-    n_classified = counts[Status.OK] + counts[Status.UNCERTAIN]
+    n_classified = sum(classified)
     if n_classified == 0:
         reason = "no slice could be classified"
         return CaseVerdict(Verdict.UNCERTAIN, None, None, None, 0, n, counts, reason)
-    if counts[Status.OK] < rule.min_firm_fraction * n:
-        reason = f"only {counts[Status.OK]} of {n} slice(s) got a firm call"
+    if n_classified < rule.min_classified_fraction * n:
+        reason = f"only {n_classified} of {n} slice(s) could be classified"
+        return CaseVerdict(Verdict.UNCERTAIN, None, None, None, tumour, n, counts, reason)
+    leaning = [c and p >= rule.doubt_threshold for c, p in zip(classified, p_tumour, strict=True)]
+    near = [b - a + 1 for a, b in _runs(leaning) if b - a + 1 >= need]
+    if near:
+        reason = (
+            f"{max(near)} adjacent slice(s) lean towards a tumour (P >= "
+            f"{rule.doubt_threshold:g}) without {need} adjacent tumour slices (P >= "
+            f"{rule.slice_threshold:g})"
+        )
         return CaseVerdict(Verdict.UNCERTAIN, None, None, None, tumour, n, counts, reason)
     reason = (
         f"no {need} adjacent tumour slices ({tumour} tumour slice(s) in all)"

@@ -14,7 +14,7 @@ from desktop.core.model_spec import CLASS_NAMES, CaseRule, ModelContractError, M
 from desktop.core.results import SliceResult, Status
 from desktop.core.verdict import Verdict, case_reports, case_verdict
 
-RULE = CaseRule(slice_threshold=0.8, min_run=3, min_firm_fraction=0.5)
+RULE = CaseRule(slice_threshold=0.8, min_run=3, doubt_threshold=0.5, min_classified_fraction=0.5)
 NO = (0.02, 0.02, 0.94, 0.02)  # glioma, meningioma, no_tumor, pituitary
 GLIOMA = (0.85, 0.05, 0.05, 0.05)
 MENINGIOMA = (0.10, 0.80, 0.05, 0.05)
@@ -76,12 +76,27 @@ def test_errors_and_unclassifiable_cases() -> None:
     assert case_verdict([], CLASS_NAMES, RULE).verdict is Verdict.ERROR
 
 
-def test_too_few_firm_calls_is_uncertain_not_cleared() -> None:
-    rows = volume([NO] * 4) + [row(4 + k, (0.3, 0.2, 0.4, 0.1), Status.UNCERTAIN) for k in range(6)]
+def test_mostly_unsupported_is_uncertain_not_cleared() -> None:
+    rows = volume([NO] * 4) + [row(4 + k, NO, Status.UNSUPPORTED) for k in range(6)]
     v = case_verdict(rows, CLASS_NAMES, RULE)
-    assert v.verdict is Verdict.UNCERTAIN and "4 of 10" in v.reason
-    relaxed = CaseRule(slice_threshold=0.8, min_run=3, min_firm_fraction=0.4)
+    assert v.verdict is Verdict.UNCERTAIN and "only 4 of 10" in v.reason
+    relaxed = CaseRule(slice_threshold=0.8, min_run=3, min_classified_fraction=0.4)
     assert case_verdict(rows, CLASS_NAMES, relaxed).verdict is Verdict.NO_TUMOUR
+
+
+def test_class_confusion_alone_does_not_make_a_case_uncertain() -> None:
+    confused = (0.05, 0.05, 0.55, 0.35)  # uncertain status, but P(tumour) only 0.45
+    rows = [row(k, confused, Status.UNCERTAIN) for k in range(8)] + volume([NO] * 2)
+    assert case_verdict(rows, CLASS_NAMES, RULE).verdict is Verdict.NO_TUMOUR
+
+
+def test_a_near_miss_is_uncertain() -> None:
+    leaning = (0.40, 0.15, 0.35, 0.10)  # P(tumour) 0.65: above doubt, below the threshold
+    rows = volume([NO, NO, leaning, leaning, GLIOMA, NO])
+    v = case_verdict(rows, CLASS_NAMES, RULE)
+    assert v.verdict is Verdict.UNCERTAIN and "3 adjacent slice(s) lean" in v.reason
+    never = CaseRule(slice_threshold=0.8, min_run=3, doubt_threshold=0.8)
+    assert case_verdict(rows, CLASS_NAMES, never).verdict is Verdict.NO_TUMOUR
 
 
 def test_the_rule_parameters_change_the_verdict() -> None:
@@ -89,8 +104,10 @@ def test_the_rule_parameters_change_the_verdict() -> None:
     assert case_verdict(rows, CLASS_NAMES, RULE).verdict is Verdict.NO_TUMOUR
     two = CaseRule(slice_threshold=0.8, min_run=2)
     assert case_verdict(rows, CLASS_NAMES, two).verdict is Verdict.TUMOUR_SUSPECTED
-    strict = CaseRule(slice_threshold=0.97, min_run=2)
-    assert case_verdict(rows, CLASS_NAMES, strict).verdict is Verdict.NO_TUMOUR
+    strict = CaseRule(slice_threshold=0.97, min_run=2)  # a near miss now
+    assert case_verdict(rows, CLASS_NAMES, strict).verdict is Verdict.UNCERTAIN
+    sure = CaseRule(slice_threshold=0.97, min_run=2, doubt_threshold=0.97)
+    assert case_verdict(rows, CLASS_NAMES, sure).verdict is Verdict.NO_TUMOUR
 
 
 def test_case_rule_travels_in_the_model_spec_and_old_specs_load() -> None:

@@ -76,7 +76,7 @@ def test_fit_picks_a_run_that_ignores_stray_slices() -> None:
     # one stray slice (or two apart) must not be enough: a run of 1 fails on healthy cases
     assert 2 <= fit.rule.min_run <= 4 and fit.rule.slice_threshold <= 0.88
     single = [c for c in fit.candidates if c[1] == 1 and c[0] <= 0.9]
-    assert all(spec < 0.95 for _, _, _, spec in single)
+    assert single and all(c[5] < 0.95 for c in single)
     # the chosen rule gives the same figures when applied by the app's verdict function
     found = verdicts(group_cases(p, statuses, case_ids, z), fit.rule)
     assert all(found[c].verdict is Verdict.TUMOUR_SUSPECTED for c in found if labels[c])
@@ -89,7 +89,26 @@ def test_fit_says_when_the_floor_cannot_be_met() -> None:
         p, statuses, case_ids, z, labels, specificity_floor=0.95, runs=(1,), thresholds=(0.7, 0.9)
     )
     assert not fit.floor_met and fit.rule.min_run == 1
-    assert fit.specificity == max(c[3] for c in fit.candidates)
+    assert fit.specificity == max(c[5] for c in fit.candidates)
+
+
+def test_fit_refers_a_near_miss_when_the_floor_allows() -> None:
+    blocks = {  # case: (tumour?, P(tumour) of its 10 slices)
+        "A": (True, [0.05] * 3 + [0.95] * 3 + [0.05] * 4),
+        "B": (True, [0.05] * 3 + [0.6] * 3 + [0.05] * 4),  # a near miss
+        "C": (False, [0.05] * 5 + [0.6] * 2 + [0.05] * 3),  # two leaning slices
+        "D": (False, [0.05] * 10),
+    }
+    case_ids = [c for c, (_, ps) in blocks.items() for _ in ps]
+    p = np.array([probs(x) for _, ps in blocks.values() for x in ps])
+    z = [float(k) for _, ps in blocks.values() for k in range(len(ps))]
+    statuses = ["ok"] * len(z)
+    labels = {c: t for c, (t, _) in blocks.items()}
+    fit = fit_case_rule(p, statuses, case_ids, z, labels, thresholds=(0.8,))
+    assert fit.rule == CaseRule(0.8, 3, 0.5, 0.5)
+    assert (fit.sensitivity, fit.referral, fit.specificity) == (0.5, 1.0, 1.0)
+    found = verdicts(group_cases(p, statuses, case_ids, z), fit.rule)
+    assert found["B"].verdict is Verdict.UNCERTAIN and found["C"].verdict is Verdict.NO_TUMOUR
 
 
 def test_fit_needs_both_kinds_of_case_and_every_label() -> None:
