@@ -84,6 +84,7 @@ class _FileRead:
     row: SliceResult | None = None
     #: the open file (its ``skipped_empty`` is final once ``slices`` is exhausted)
     source: Any = None
+    sha256: str | None = None
 
 
 @dataclass
@@ -132,7 +133,7 @@ def read_file(path: Path) -> _FileRead:
         del data
     except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the batch
         return _FileRead(iter(()), _error_row(name, exc, sha))
-    return _FileRead(_decoded(source, name, sha), None, source)
+    return _FileRead(_decoded(source, name, sha), None, source, sha)
 
 
 class _Closed(Exception):
@@ -208,7 +209,7 @@ def read_into(stream: _Stream, prepare: Callable[[NDArray[Any]], NDArray[np.floa
     stream.start()
     name = str(stream.path)
     done = read_file(stream.path)
-    sha: str | None = done.row.image_sha256 if done.row is not None else None
+    sha = done.sha256 if done.row is None else done.row.image_sha256
     row = done.row
     frame = 0
     try:

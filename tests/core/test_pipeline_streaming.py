@@ -134,3 +134,19 @@ def test_cancel_during_a_long_volume_stops_quickly(clf: Classifier, big_volume: 
             at = time.monotonic()
     assert time.monotonic() - at < 1.0
     assert 20 <= len(rows) < N_SLICES
+
+
+def test_a_file_failing_before_its_first_slice_is_one_row_with_its_hash(
+    clf: Classifier, big_volume: Path, tmp_path: Path
+) -> None:
+    import gzip
+    import hashlib
+
+    data = gzip.decompress(big_volume.read_bytes())
+    cut = tmp_path / "cut.nii"
+    cut.write_bytes(data[: len(data) // 2])  # the header is fine, the data is not
+    pipeline = Pipeline(clf)
+    (row,) = list(pipeline.run([cut]))
+    assert (row.status, row.message) == (Status.ERROR, "truncated or corrupt NIfTI data")
+    assert row.image_sha256 == hashlib.sha256(cut.read_bytes()).hexdigest()
+    assert pipeline.stats.unreadable_files == 1
