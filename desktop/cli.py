@@ -1,5 +1,9 @@
 """``brain-mri-review-cli``: the same core, headless. Files/folders in, CSV (+JSON) out.
 
+``--cases`` also writes one row per case (a DICOM series, a NIfTI volume, a multi-frame
+file or one image) with its verdict; see :mod:`desktop.core.cases` and
+:mod:`desktop.core.verdict`.
+
 Exit codes: 0 done (also when some files were unreadable: they are error rows);
 1 cancelled (Ctrl+C); 2 the model or an output cannot be used (checked before any file
 is read); 3 nothing could be read (no file found, or every file unreadable). Each path
@@ -19,12 +23,15 @@ from pathlib import Path
 from typing import TextIO
 
 from desktop import __version__
+from desktop.core.case_export import write_cases_csv, write_cases_json
+from desktop.core.cases import plan_cases
 from desktop.core.classifier import Classifier, ModelLoadError
 from desktop.core.discovery import discover
 from desktop.core.export import RESEARCH_NOTICE, Provenance, write_csv, write_json
 from desktop.core.pipeline import Pipeline
 from desktop.core.resources import bundled_model_path
 from desktop.core.results import SliceResult, Status
+from desktop.core.verdict import Verdict, case_reports
 from desktop.core.vocabulary import STATUS_WORDS
 from desktop.logging_setup import setup_logging
 
@@ -38,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--csv", required=True, type=Path, metavar="OUT.csv", help="CSV to write")
     p.add_argument("--json", type=Path, metavar="OUT.json", help="also write JSON")
+    p.add_argument(
+        "--cases",
+        type=Path,
+        metavar="CASES.csv",
+        help="also write one row per case (series, volume, multi-frame file, image) "
+        "with its verdict",
+    )
+    p.add_argument(
+        "--cases-json", type=Path, metavar="CASES.json", help="also write the cases as JSON"
+    )
     p.add_argument("--model", type=Path, metavar="PATH", help="ONNX model (default: bundled)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--batch-size", type=int, default=16, help=argparse.SUPPRESS)
@@ -116,9 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_path = args.model or bundled_model_path()
     if model_path is None:
         return _fail("no model installed (pass --model PATH to use an ONNX model file)")
-    outputs = [p for p in (args.csv, args.json) if p is not None]
-    if args.json is not None and args.json.resolve() == args.csv.resolve():
-        return _fail("--csv and --json name the same file")
+    outputs = [p for p in (args.csv, args.json, args.cases, args.cases_json) if p is not None]
+    if len({p.resolve() for p in outputs}) < len(outputs):
+        return _fail("two of --csv, --json, --cases, --cases-json name the same file")
     for out in outputs:
         problem = output_problem(out, args.overwrite)
         if problem:
@@ -133,9 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"brain-mri-review-cli: not found: {p}", file=sys.stderr)
     if not found.files:
         return _fail("nothing to read: no image file found in the paths given", EXIT_NOTHING_READ)
+    plan = plan_cases(found.files)
     print(
-        f"{len(found.files)} files to read ({found.skipped} entries skipped); "
-        f"model {classifier.path.name}",
+        f"{len(found.files)} files to read in {len(plan.cases)} cases "
+        f"({found.skipped} entries skipped); model {classifier.path.name}",
         file=sys.stderr,
     )
     pipeline = Pipeline(classifier, batch_size=args.batch_size)
@@ -143,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[SliceResult] = []
     cancelled = False
     try:
-        for row in pipeline.run(found.files):
+        for row in pipeline.run(plan.files, plan=plan):
             results.append(replace(row, thumbnail=None, cam=None))  # keep memory small
             progress.update(row)
     except KeyboardInterrupt:
@@ -151,10 +169,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress.done()
 
     provenance = Provenance.for_classifier(classifier)
+    rule = classifier.spec.case_rule
+    reports = case_reports(plan, results, classifier.spec.class_names, rule)
     try:
         write_csv(results, args.csv, provenance, overwrite=args.overwrite)
         if args.json is not None:
             write_json(results, args.json, provenance, overwrite=args.overwrite)
+        if args.cases is not None:
+            write_cases_csv(reports, args.cases, provenance, rule, overwrite=args.overwrite)
+        if args.cases_json is not None:
+            write_cases_json(reports, args.cases_json, provenance, rule, args.overwrite)
     except OSError as exc:
         return _fail(str(exc))
 
@@ -165,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = pipeline.stats.skipped_empty_slices
     empty = f"; {extra} empty NIfTI slices skipped" if extra else ""
     print(f"{len(results)} rows: {summary}{empty}. Wrote {args.csv}", file=sys.stderr)
+    verdicts = {v: 0 for v in Verdict}
+    for rep in reports:
+        verdicts[rep.verdict.verdict] += 1
+    print(
+        f"{len(reports)} cases: " + ", ".join(f"{verdicts[v]} {v.value}" for v in Verdict),
+        file=sys.stderr,
+    )
     print(RESEARCH_NOTICE, file=sys.stderr)
     if found.missing:
         print(f"{len(found.missing)} path(s) not found (named above)", file=sys.stderr)

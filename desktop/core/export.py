@@ -59,6 +59,8 @@ CSV_COLUMNS = [
 EXTRA_COLUMNS = ["model_file", "exported_at", "notice"]
 #: reviewer decisions, after the columns above (empty when a row was not reviewed)
 REVIEW_COLUMNS = ["reviewer_class", "reviewer_note", "reviewed_at", "agreement"]
+#: the slice's case and its place in the case's anatomical order (see desktop.core.cases)
+SLICE_CASE_COLUMNS = ["case", "slice_index"]
 #: patient identifiers: written only when the user switches them on explicitly
 IDENTIFIER_COLUMNS = ["patient_id", "study_date"]
 
@@ -121,6 +123,8 @@ def csv_row(r: SliceResult, prov: Provenance, decisions: Decisions | None = None
         "model_file": prov.model_file,
         "exported_at": prov.created,
         "notice": prov.notice,
+        "case": r.case,
+        "slice_index": str(r.slice_index),
     }
     for name, column in zip(prov.class_names, probability_columns(prov.class_names), strict=True):
         row[column] = _num(probs.get(name))
@@ -202,10 +206,11 @@ def write_csv(
 ) -> None:
     """Plain UTF-8 CSV: header first, one row per result, the notice in every row.
 
-    Reviewer columns follow the provenance columns; ``identifiers`` adds patient_id
+    Reviewer columns follow the provenance columns, then the slice's case and index;
+    ``identifiers`` adds patient_id
     and study_date (DICOM only) at the end.
     """
-    columns = CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS
+    columns = CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS + SLICE_CASE_COLUMNS
     ids = _identifiers(results) if identifiers else {}
     buf = io.StringIO()
     writer = csv.DictWriter(
@@ -245,6 +250,8 @@ def json_result(
         "ood_score": r.ood_score,
         "window": r.window,
         "image_sha256": r.image_sha256,
+        "case": r.case,
+        "slice_index": r.slice_index,
         "review": review_fields(r, decisions),
     }
 

@@ -85,6 +85,30 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class CaseRule:
+    """How a case's slice calls become its verdict (:func:`desktop.core.verdict.case_verdict`).
+
+    Fitted by ``training.case_rule`` on validation cases; the defaults serve models
+    written before the rule existed.
+    """
+
+    #: a classified (ok or uncertain) slice is a tumour slice when its tumour probability
+    #: 1 - P(negative_class) is at least this
+    slice_threshold: float = 0.8
+    #: tumour slices adjacent in anatomical order needed to suspect a tumour (a case with
+    #: fewer slices than this needs all of them)
+    min_run: int = 3
+    #: without such a run, as many adjacent slices with a tumour probability of at least
+    #: this make the case uncertain (a near miss); equal to ``slice_threshold``: never
+    doubt_threshold: float = 0.5
+    #: a case with fewer than this fraction of its slices classified (the rest
+    #: unsupported or unreadable) is uncertain unless a tumour is suspected
+    min_classified_fraction: float = 0.5
+    #: the class that means "no tumour"
+    negative_class: str = "no_tumor"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the app needs to know about a model file."""
 
@@ -92,6 +116,7 @@ class ModelSpec:
     class_names: tuple[str, ...] = CLASS_NAMES
     temperature: float = 1.0
     thresholds: Thresholds = field(default_factory=Thresholds)
+    case_rule: CaseRule = field(default_factory=CaseRule)
     architecture: str = "efficientnet_b0"
     schema_version: int = SCHEMA_VERSION
     #: free-form provenance: training data summary, split manifest hash, metrics, date
@@ -122,6 +147,7 @@ class ModelSpec:
                 class_names=tuple(d["class_names"]),
                 temperature=float(d["temperature"]),
                 thresholds=Thresholds(**d["thresholds"]),
+                case_rule=CaseRule(**d.get("case_rule", {})),
                 architecture=str(d.get("architecture", "unknown")),
                 schema_version=int(version),
                 provenance=dict(d.get("provenance", {})),
@@ -153,3 +179,8 @@ class ModelSpec:
             raise ModelContractError("calibration temperature must be positive")
         if p.std <= 0:
             raise ModelContractError("normalisation std must be positive")
+        r = self.case_rule
+        fraction_ok = 0.0 <= r.min_classified_fraction <= 1.0
+        doubt_ok = 0.0 < r.doubt_threshold <= r.slice_threshold
+        if not (0.0 < r.slice_threshold <= 1.0 and r.min_run >= 1 and fraction_ok and doubt_ok):
+            raise ModelContractError(f"case rule out of range in metadata ({r})")

@@ -14,11 +14,11 @@ import hashlib
 import logging
 import math
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from desktop.core import resample
+from desktop.core.cases import CasePlan
 from desktop.core.classifier import Classifier, Prediction, default_threads, pixel_std
 from desktop.core.readers import ReadError, Slice, UnsupportedFile, load_bytes, open_file
 from desktop.core.results import SliceResult, Status
@@ -77,11 +78,13 @@ class _Prepared:
 
 @dataclass(frozen=True)
 class _FileRead:
-    """What a reader job produced for one file: slices, or one result row."""
+    """A file opened by :func:`read_file`: its slices (decoded lazily), or one result row."""
 
-    slices: list[Any]  # _Decoded from read_file, _Prepared from read_and_prepare
+    slices: Iterator[_Decoded]
     row: SliceResult | None = None
-    skipped_empty: int = 0
+    #: the open file (its ``skipped_empty`` is final once ``slices`` is exhausted)
+    source: Any = None
+    sha256: str | None = None
 
 
 @dataclass
@@ -96,8 +99,31 @@ class PipelineStats:
     by_status: dict[Status, int] = field(default_factory=lambda: {s: 0 for s in Status})
 
 
+def _error_row(
+    name: str, exc: BaseException, sha: str | None, frame: int = 0, where: str = "read"
+) -> SliceResult:
+    """The row for a file (or the rest of it, from ``frame`` on) that failed."""
+    if isinstance(exc, ReadError):  # a file we know we cannot handle is "unsupported"
+        status = Status.UNSUPPORTED if isinstance(exc, UnsupportedFile) else Status.ERROR
+        return SliceResult(name, frame, status, str(exc), image_sha256=sha)
+    if isinstance(exc, MemoryError):
+        return SliceResult(name, frame, Status.ERROR, f"not enough memory to {where}")
+    log.error("unexpected failure (%s) on %s", where, name, exc_info=exc)
+    msg = f"could not {where} file (unexpected {type(exc).__name__})"
+    if where == "prepare":
+        msg = f"could not prepare the image (unexpected {type(exc).__name__})"
+    return SliceResult(name, frame, Status.ERROR, msg, image_sha256=sha)
+
+
+def _decoded(source: Any, name: str, sha: str) -> Iterator[_Decoded]:
+    for s in source:
+        # the raw (pre-window) values are for the preview only: not kept here
+        yield _Decoded(name, sha, replace(s, raw=None), thumbnail(s.pixels))
+
+
 def read_file(path: Path) -> _FileRead:
-    """Read and decode one file in a worker thread. Never raises."""
+    """Open one file in a worker thread; slices are decoded as they are taken. Never raises
+    (failures while decoding are raised by the ``slices`` iterator)."""
     name = str(path)
     sha: str | None = None
     try:
@@ -105,75 +131,141 @@ def read_file(path: Path) -> _FileRead:
         sha = hashlib.sha256(data).hexdigest()
         source = open_file(path, data)
         del data
-        # the raw (pre-window) values are for the preview only: not kept here
-        out = [_Decoded(name, sha, replace(s, raw=None), thumbnail(s.pixels)) for s in source]
-    except ReadError as exc:  # a file we know we cannot handle is "unsupported", not an error
-        status = Status.UNSUPPORTED if isinstance(exc, UnsupportedFile) else Status.ERROR
-        return _FileRead([], SliceResult(name, 0, status, str(exc), image_sha256=sha))
-    except MemoryError:
-        return _FileRead([], SliceResult(name, 0, Status.ERROR, "not enough memory to read"))
     except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the batch
-        log.exception("unexpected failure reading %s", path)
-        msg = f"could not read file (unexpected {type(exc).__name__})"
-        return _FileRead([], SliceResult(name, 0, Status.ERROR, msg, image_sha256=sha))
-    if not out:
-        msg = "no slices to classify"
-        if source.skipped_empty:
-            msg += f" ({source.skipped_empty} empty slices skipped)"
-        row = SliceResult(name, 0, Status.UNSUPPORTED, msg, image_sha256=sha)
-        return _FileRead([], row, source.skipped_empty)
-    return _FileRead(out, None, source.skipped_empty)
+        return _FileRead(iter(()), _error_row(name, exc, sha))
+    return _FileRead(_decoded(source, name, sha), None, source, sha)
 
 
-def read_and_prepare(
-    path: Path, prepare: Callable[[NDArray[Any]], NDArray[np.float32]]
-) -> _FileRead:
-    """:func:`read_file`, then each slice's network input and std (in the reader thread)."""
-    done = read_file(path)
+class _Closed(Exception):
+    """The consumer no longer wants this file's slices."""
+
+
+class _Stream:
+    """The slices of one file, handed from its reader thread to the consumer as they are
+    made; the reader waits while ``room`` slices are waiting (memory stays flat)."""
+
+    def __init__(self, path: Path, room: int) -> None:
+        self.path = path
+        self.room = max(1, room)
+        self._cond = threading.Condition()
+        self._items: deque[_Prepared] = deque()
+        self.row: SliceResult | None = None
+        self.skipped_empty = 0
+        self.done = False
+        self.closed = False
+        self.slices = 0
+        #: when the reader last made progress (None: not started); waiting for room
+        #: is not a stall
+        self._progress: float | None = None
+
+    def start(self) -> None:
+        with self._cond:
+            self._progress = time.monotonic()
+
+    def put(self, item: _Prepared) -> None:
+        with self._cond:
+            while len(self._items) >= self.room and not self.closed:
+                self._cond.wait(_POLL)
+                self._progress = time.monotonic()
+            if self.closed:
+                raise _Closed
+            self._items.append(item)
+            self.slices += 1
+            self._progress = time.monotonic()
+            self._cond.notify_all()
+
+    def finish(self, row: SliceResult | None, skipped_empty: int) -> None:
+        with self._cond:
+            self.row, self.skipped_empty, self.done = row, skipped_empty, True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def take(self, timeout: float) -> tuple[list[_Prepared | SliceResult], bool]:
+        """The slices made so far (and the final row), and True when the file is done."""
+        with self._cond:
+            if not self._items and not self.done:
+                self._cond.wait(timeout)
+            items: list[_Prepared | SliceResult] = list(self._items)
+            self._items.clear()
+            self._cond.notify_all()
+            finished = self.done
+            if finished and self.row is not None:
+                items.append(self.row)
+            return items, finished
+
+    def stalled(self) -> float:
+        """Seconds since the reader last made progress (0 before it started)."""
+        with self._cond:
+            return 0.0 if self._progress is None else time.monotonic() - self._progress
+
+
+def read_into(stream: _Stream, prepare: Callable[[NDArray[Any]], NDArray[np.float32]]) -> None:
+    """Read one file slice by slice into ``stream``, each slice made ready for the network
+    (input and std, in the reader thread). Never raises."""
+    stream.start()
+    name = str(stream.path)
+    done = read_file(stream.path)
+    sha = done.sha256 if done.row is None else done.row.image_sha256
+    row = done.row
+    frame = 0
     try:
-        slices = [
-            _Prepared(
-                d.path,
-                d.sha256,
-                d.slice.frame,
-                d.slice.window,
-                d.thumbnail,
-                prepare(d.slice.pixels),
-                pixel_std(d.slice.pixels),
-                d.slice.colour,
-            )
-            for d in done.slices
-        ]
-    except Exception as exc:  # noqa: BLE001 - a preprocessing bug costs one row, not the run
-        log.exception("unexpected failure preparing %s", path)
-        msg = f"could not prepare the image (unexpected {type(exc).__name__})"
-        sha = done.slices[0].sha256 if done.slices else None
-        return _FileRead([], SliceResult(str(path), 0, Status.ERROR, msg, image_sha256=sha))
-    return _FileRead(slices, done.row, done.skipped_empty)
+        for d in done.slices:
+            sha, frame = d.sha256, d.slice.frame + 1
+            try:
+                item = _Prepared(
+                    d.path,
+                    d.sha256,
+                    d.slice.frame,
+                    d.slice.window,
+                    d.thumbnail,
+                    prepare(d.slice.pixels),
+                    pixel_std(d.slice.pixels),
+                    d.slice.colour,
+                )
+            except Exception as exc:  # noqa: BLE001 - a preprocessing bug costs rows, not the run
+                row = _error_row(name, exc, sha, d.slice.frame, "prepare")
+                break
+            stream.put(item)
+    except _Closed:
+        return
+    except Exception as exc:  # noqa: BLE001 - the rest of the file is one row
+        row = _error_row(name, exc, sha, frame if stream.slices else 0)
+    skipped = int(getattr(done.source, "skipped_empty", 0))
+    if row is None and not stream.slices:
+        msg = "no slices to classify"
+        if skipped:
+            msg += f" ({skipped} empty slices skipped)"
+        row = SliceResult(name, 0, Status.UNSUPPORTED, msg, image_sha256=sha)
+    stream.finish(row, skipped)
 
 
 class _Readers:
     """Reader jobs on a small thread pool, consumed in input order, with a time limit.
 
-    A file whose reading exceeds ``limit`` seconds becomes an error row; since a
-    thread cannot be killed, the jobs still queued move to a fresh pool so a stuck
-    reader cannot starve the rest of the run.
+    A file whose reader makes no progress for ``limit`` seconds ends with an error row;
+    since a thread cannot be killed, the jobs still queued move to a fresh pool so a
+    stuck reader cannot starve the rest of the run.
     """
 
     def __init__(
         self,
         workers: int,
         limit: float,
-        job: Callable[[Path], _FileRead],
+        job: Callable[[_Stream], None],
+        room: int,
         thread_init: Callable[[], None] | None = None,
     ) -> None:
         self.workers = workers
         self.thread_init = thread_init
         self.limit = limit
         self.job = job
+        self.room = room
         self.pool = self._new_pool()
-        self.jobs: deque[tuple[Path, Future[_FileRead]]] = deque()
-        self._head_started: tuple[Future[_FileRead], float] | None = None
+        self.jobs: deque[tuple[_Stream, Future[None]]] = deque()
 
     def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(
@@ -184,40 +276,38 @@ class _Readers:
         return len(self.jobs)
 
     def submit(self, path: Path) -> None:
-        self.jobs.append((path, self.pool.submit(self.job, path)))
+        stream = _Stream(path, self.room)
+        self.jobs.append((stream, self.pool.submit(self.job, stream)))
 
-    def next_done(self, timeout: float) -> _FileRead | None:
-        """The head job's outcome, or None if it is not ready within ``timeout``."""
-        path, fut = self.jobs[0]
-        try:
-            out = fut.result(timeout=timeout)
-        except FutureTimeout:
-            return self._check_limit(path, fut)
-        self.jobs.popleft()
-        return out
+    def take(self, timeout: float) -> tuple[_Stream, list[_Prepared | SliceResult], bool]:
+        """What the head file has ready (waiting up to ``timeout``), and True when it is
+        done (it is then removed)."""
+        stream, _ = self.jobs[0]
+        items, finished = stream.take(timeout)
+        if finished:
+            self.jobs.popleft()
+        elif not items and stream.stalled() > self.limit:
+            self._skip_head()
+            msg = f"reading took longer than {self.limit:g} s; skipped"
+            log.warning("%s: %s", stream.path, msg)
+            frame = stream.slices
+            stream.row = SliceResult(str(stream.path), frame, Status.ERROR, msg)
+            return stream, [stream.row], True
+        return stream, items, finished
 
-    def _check_limit(self, path: Path, fut: Future[_FileRead]) -> _FileRead | None:
-        if not fut.running():
-            return None
-        now = time.monotonic()
-        if self._head_started is None or self._head_started[0] is not fut:
-            self._head_started = (fut, now)
-            return None
-        if now - self._head_started[1] <= self.limit:
-            return None
-        self.jobs.popleft()
+    def _skip_head(self) -> None:
+        stream, _ = self.jobs.popleft()
+        stream.close()
         old, self.pool = self.pool, self._new_pool()
         waiting = list(self.jobs)
         self.jobs.clear()
-        for p, f in waiting:
-            self.jobs.append((p, self.pool.submit(self.job, p)) if f.cancel() else (p, f))
+        for st, f in waiting:
+            self.jobs.append((st, self.pool.submit(self.job, st)) if f.cancel() else (st, f))
         old.shutdown(wait=False)
-        msg = f"reading took longer than {self.limit:g} s; skipped"
-        log.warning("%s: %s", path, msg)
-        return _FileRead([], SliceResult(str(path), 0, Status.ERROR, msg))
 
     def close(self) -> None:
-        for _, f in self.jobs:
+        for stream, f in self.jobs:
+            stream.close()
             f.cancel()
         self.jobs.clear()
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -254,27 +344,41 @@ class Pipeline:
         #: called first in each reader thread (the GUI lowers their priority with it)
         self.thread_init = thread_init
         self.stats = PipelineStats()
+        self._plan = CasePlan()
 
     def run(
-        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False
+        self,
+        files: Iterable[Path],
+        cancel: Callable[[], bool] = lambda: False,
+        plan: CasePlan | None = None,
     ) -> Iterator[SliceResult]:
         """One SliceResult per slice (one row per unreadable file), in input order.
 
-        ``cancel`` is checked between files and batches and while waiting for a
-        reader; once it returns True no more results are produced.
+        Rows stream slice by slice (a volume's first rows come long before its last
+        slice is read). ``plan`` (from :func:`desktop.core.cases.plan_cases`) gives each
+        row its case and anatomical slice index; without it every file is a case of its
+        own and the slice index is the frame. ``cancel`` is checked between slices and
+        batches and while waiting for a reader; once it returns True no more results
+        are produced.
         """
         if self.classifier is None:
             raise ValueError("no model loaded: the pipeline cannot classify without one")
-        return self._run(self.classifier, iter(files), cancel)
+        return self._run(self.classifier, iter(files), cancel, plan or CasePlan())
 
     def _run(
-        self, clf: Classifier, files: Iterator[Path], cancel: Callable[[], bool]
+        self,
+        clf: Classifier,
+        files: Iterator[Path],
+        cancel: Callable[[], bool],
+        plan: CasePlan,
     ) -> Iterator[SliceResult]:
         self.stats = PipelineStats()
+        self._plan = plan
         readers = _Readers(
             self.workers,
             self.file_time_limit,
-            lambda p: read_and_prepare(p, clf.prepare),
+            lambda stream: read_into(stream, clf.prepare),
+            2 * self.batch_size,
             self.thread_init,
         )
         pending: list[_Prepared | SliceResult] = []
@@ -293,23 +397,20 @@ class Pipeline:
                         exhausted = True
                     else:
                         readers.submit(Path(nxt))
-                if not len(readers):
+                if not len(readers) and not pending:
                     break
-                while True:  # wait for the next file; a partial batch goes out if it waited long
-                    if cancel():
-                        return
-                    done = readers.next_done(_POLL)
-                    if done is not None:
-                        break
-                    if pending and time.monotonic() - since > self.max_latency:
-                        yield from self._flush(clf, pending)
-                        pending, first = [], False
-                self._count_file(done)
-                read_files += 1
-                read_slices += len(done.slices)
-                if not pending:
-                    since = time.monotonic()
-                pending.extend(done.slices if done.row is None else [done.row])
+                if cancel():
+                    return
+                got: list[_Prepared | SliceResult] = []
+                if len(readers):
+                    stream, got, finished = readers.take(_POLL)
+                    if finished:
+                        self._count_file(stream)
+                        read_files += 1
+                        read_slices += stream.slices
+                    if got and not pending:
+                        since = time.monotonic()
+                    pending.extend(got)
                 while pending and (
                     self._n_slices(pending) >= (1 if first else self.batch_size)
                     or not self._n_slices(pending)
@@ -321,8 +422,14 @@ class Pipeline:
                     yield from self._flush(clf, batch)
                     first = first and not self._n_slices(batch)
                     since = time.monotonic()
-            if pending and not cancel():
-                yield from self._flush(clf, pending)
+                # a partial batch goes out when it waited long, or nothing more will come
+                if pending and (
+                    not len(readers) or (not got and time.monotonic() - since > self.max_latency)
+                ):
+                    if cancel():
+                        return
+                    yield from self._flush(clf, pending)
+                    pending, first = [], False
         finally:
             readers.close()
 
@@ -340,10 +447,10 @@ class Pipeline:
                 return i + 1
         return len(pending)
 
-    def _count_file(self, done: _FileRead) -> None:
+    def _count_file(self, done: _Stream) -> None:
         self.stats.files += 1
         self.stats.skipped_empty_slices += done.skipped_empty
-        if done.row is not None and done.row.status is Status.ERROR:
+        if done.row is not None and done.row.status is Status.ERROR and not done.slices:
             self.stats.unreadable_files += 1
 
     def _flush(
@@ -358,21 +465,25 @@ class Pipeline:
             preds, failure = [], f"classification failed ({type(exc).__name__})"
         results = iter(preds)
         for item in items:
+            case, index = self._plan.locate(item.path, item.frame)
             if isinstance(item, SliceResult):
-                row = item
+                row = replace(item, case=case, slice_index=index)
             elif failure:
                 row = SliceResult(
                     item.path, item.frame, Status.ERROR, failure,
                     image_sha256=item.sha256, thumbnail=item.thumbnail, window=item.window,
+                    case=case, slice_index=index,
                 )  # fmt: skip
             else:
-                row = self._result(clf, item, next(results))
+                row = self._result(clf, item, next(results), case, index)
             self.stats.by_status[row.status] += 1
             self.stats.slices += isinstance(item, _Prepared)
             yield row
 
     @staticmethod
-    def _result(clf: Classifier, d: _Prepared, pred: Prediction) -> SliceResult:
+    def _result(
+        clf: Classifier, d: _Prepared, pred: Prediction, case: str, index: int
+    ) -> SliceResult:
         status, message = clf.status_from_std(d.std, pred, d.colour)
         top = pred.top
         called = status in (Status.OK, Status.UNCERTAIN)
@@ -389,4 +500,6 @@ class Pipeline:
             cam=pred.cam,
             ood_score=pred.ood_score,
             window=d.window,
+            case=case,
+            slice_index=index,
         )

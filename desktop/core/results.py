@@ -44,3 +44,8 @@ class SliceResult:
     ood_score: float | None = None
     #: how the slice was windowed for the classifier, in words (e.g. "DICOM VOI LUT")
     window: str = ""
+    #: the id of the case the slice belongs to (see :mod:`desktop.core.cases`); the
+    #: pipeline run without a plan makes each file a case named by its path
+    case: str = ""
+    #: the slice's place in its case, in anatomical order (0 for a single image)
+    slice_index: int = 0

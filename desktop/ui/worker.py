@@ -17,6 +17,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
+from desktop.core.cases import CasePlan, plan_cases
 from desktop.core.discovery import Discovery, path_key
 from desktop.core.discovery import discover as core_discover
 from desktop.core.results import SliceResult
@@ -29,7 +30,10 @@ log = logging.getLogger(__name__)
 
 class PipelineLike(Protocol):
     def run(
-        self, files: Iterable[Path], cancel: Callable[[], bool] = ...
+        self,
+        files: Iterable[Path],
+        cancel: Callable[[], bool] = ...,
+        plan: CasePlan | None = ...,
     ) -> Iterator[SliceResult]: ...
 
 
@@ -43,6 +47,8 @@ class SeenFiles:
         self._key_of: dict[str, str] = {}
         #: files a Cancel cut short: key -> frames already classified (not done again)
         self._partial: dict[str, set[int]] = {}
+        #: case ids given out in this window (a later drop's cases get other ids)
+        self.case_ids: set[str] = set()
 
     def claim(self, files: Iterable[Path]) -> list[Path]:
         """The files not claimed before, now claimed (input order kept)."""
@@ -191,8 +197,10 @@ class ClassifyWorker(QRunnable):
         current: str | None = None
         frames: set[int] = set()  # of the current file
         complete = False
+        # DICOM headers only: a series is one case, its files in anatomical order
+        plan = plan_cases(files, cancel=self.is_cancelled, taken=self._seen.case_ids)
         try:
-            for result in self._pipeline.run(files, cancel=self.is_cancelled):
+            for result in self._pipeline.run(plan.files, cancel=self.is_cancelled, plan=plan):
                 if result.path != current:
                     if current is not None:
                         done_paths.add(current)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,13 @@ import numpy as np
 import pytest
 
 from desktop import cli
-from desktop.core.export import CSV_COLUMNS, EXTRA_COLUMNS, REVIEW_COLUMNS, read_csv
+from desktop.core.export import (
+    CSV_COLUMNS,
+    EXTRA_COLUMNS,
+    REVIEW_COLUMNS,
+    SLICE_CASE_COLUMNS,
+    read_csv,
+)
 from tests.core.factories import ramp, write_cv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,8 +27,9 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     # ``-m`` from the checkout's root: this checkout's code (an installed console script
     # may belong to another checkout of the project); the frozen app's test runs its own
     cmd = [sys.executable, "-m", "desktop.cli"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [*cmd, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120
+        [*cmd, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120, env=env
     )
 
 
@@ -34,7 +42,7 @@ def test_emri_small_fifty_rows(shared_dir: Path, test_model_path: Path, tmp_path
     assert proc.returncode == 0, proc.stderr
     rows = read_csv(out)
     assert len(rows) == 50
-    assert list(rows[0]) == CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS
+    assert list(rows[0]) == CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS + SLICE_CASE_COLUMNS
     assert {r["status"] for r in rows} <= {"ok", "uncertain", "unsupported"}
     assert "50 rows" in proc.stderr and "not for diagnostic use" in proc.stderr.lower()
     assert js.exists() and "Traceback" not in proc.stderr

@@ -27,6 +27,7 @@ from desktop.core.export import (
     EXTRA_COLUMNS,
     IDENTIFIER_COLUMNS,
     REVIEW_COLUMNS,
+    SLICE_CASE_COLUMNS,
     Provenance,
     read_csv,
     read_json,
@@ -137,7 +138,7 @@ def test_exports_carry_decisions_after_the_existing_columns(tmp_path: Path) -> N
     decisions = {d.key: d}
     write_csv(rows, tmp_path / "r.csv", PROV, decisions=decisions)
     out = read_csv(tmp_path / "r.csv")
-    assert list(out[0]) == CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS
+    assert list(out[0]) == CSV_COLUMNS + EXTRA_COLUMNS + REVIEW_COLUMNS + SLICE_CASE_COLUMNS
     assert out[0]["reviewer_class"] == "meningioma"
     assert out[0]["reviewer_note"] == 'dural tail, "broad" base'
     assert out[0]["reviewed_at"] == "2026-02-03T04:05:06+00:00"

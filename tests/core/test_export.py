@@ -17,6 +17,7 @@ from desktop.core.export import (
     EXTRA_COLUMNS,
     RESEARCH_NOTICE,
     REVIEW_COLUMNS,
+    SLICE_CASE_COLUMNS,
     Provenance,
     read_csv,
     read_json,
@@ -60,7 +61,7 @@ def test_csv_header_and_round_trip(tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
     write_csv(ROWS, out, provenance())
     assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(
-        EXACT + EXTRA_COLUMNS + REVIEW_COLUMNS
+        EXACT + EXTRA_COLUMNS + REVIEW_COLUMNS + SLICE_CASE_COLUMNS
     )
     assert CSV_COLUMNS == EXACT and EXTRA_COLUMNS == ["model_file", "exported_at", "notice"]
     rows = read_csv(out)

@@ -26,7 +26,7 @@ class ListPipeline:
     """Yields one result per file at once (confidence from the file number)."""
 
     def run(
-        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False
+        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False, plan=None
     ) -> Iterator[SliceResult]:
         for f in files:
             i = int(Path(f).stem)

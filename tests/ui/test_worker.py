@@ -24,7 +24,7 @@ class GatedPipeline:
         self.cancel_checks = 0
 
     def run(
-        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False
+        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False, plan=None
     ) -> Iterator[SliceResult]:
         for f in files:
             self.cancel_checks += 1
@@ -104,7 +104,7 @@ def test_worker_reports_exceptions_as_errored(qtbot, image_folder: Path, caplog)
     from PySide6.QtCore import QThreadPool
 
     class Broken:
-        def run(self, files, cancel=lambda: False):
+        def run(self, files, cancel=lambda: False, plan=None):
             raise RuntimeError("boom")
             yield  # pragma: no cover
 
