@@ -153,3 +153,12 @@ def test_the_originals_are_readable() -> None:
         name = {"jpeg": "a.jpg", "png": "a.png", "dicom": "a.dcm"}[fmt]
         slices = list(open_file(Path(name), data))
         assert len(slices) == (2 if fmt == "dicom" else 1), fmt
+
+
+def test_an_unknown_value_representation_is_a_read_error() -> None:
+    """Found by the fuzz test: one byte set to 0 in a DICOM header gives a tag an unknown
+    VR, and pydicom raises NotImplementedError on reading it."""
+    data = mutate(originals()["dicom"], [("set", 541, 0)])
+    outcomes: Counter[str] = Counter()
+    check_one("dicom", data, "x.dcm", outcomes)
+    assert outcomes == {"refused": 1}

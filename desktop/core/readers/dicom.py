@@ -164,7 +164,8 @@ def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, NotImplementedError):
+        # NotImplementedError: pydicom meeting an unknown value representation (corrupt tag)
         raise ReadError("DICOM without image size (Rows/Columns)") from None
     check_size(cols, rows, frames)
     bits = ds.get("BitsAllocated")
