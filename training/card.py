@@ -15,7 +15,7 @@ from desktop.core.model_spec import CLASS_NAMES
 from training.metrics import own_classes_macro_f1
 from training.reproduce import committed_manifest_sha256, train_commands
 
-TARGETS = {  # issue 3: EfficientNet-B0 targets on the held-out test split
+TARGETS = {  # issue 14: targets on the (honest) test split
     "accuracy": (">=", 0.97),
     "macro_f1": (">=", 0.97),
     "tumour_called_no_tumor": ("<=", 0.01),
@@ -98,6 +98,84 @@ def _firm_line(t: dict[str, Any]) -> str:
         f"  tumour slices ({f['silent_miss_rate']:.1%}); every other miss is shown\n"
         f"  `uncertain` or `unsupported`."
     )
+
+
+def _sequences(report: dict[str, Any]) -> str:
+    """Tumour slices detected / tumour-free slices called no_tumor, by source and sequence."""
+    table = report.get("by_source_sequence")
+    if not table:
+        return "Not evaluated."
+    lines = [
+        "| source / sequence | slices (patients) | tumour slices detected [95% CI] | firm "
+        "coverage, firm errors | tumour-free called no_tumor [95% CI] | firm coverage, "
+        "firm errors | glioma recall |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(d: dict[str, Any] | None) -> tuple[str, str]:
+        if not d:
+            return "-", "-"
+        lo, hi = d["ci95"]
+        return (
+            f"{d['rate']:.3f} [{lo:.3f}, {hi:.3f}] (n={d['n']})",
+            f"{d['firm_coverage']:.0%}, {d['firm_wrong']}",
+        )
+
+    for key, row in table.items():
+        t, tf = cell(row.get("tumour")), cell(row.get("no_tumor"))
+        pts = f" ({row['patients']})" if row.get("patients") else ""
+        gr = row.get("glioma_recall")
+        lines.append(
+            f"| {key} | {row['n']}{pts} | {t[0]} | {t[1]} | {tf[0]} | {tf[1]} "
+            f"| {'-' if gr is None else f'{gr:.3f}'} |"
+        )
+    return "\n".join(lines) + (
+        "\n\nDetected = the top class is a tumour, whatever the status; firm = shown `ok`."
+        " Wilson intervals over slices: slices of one patient are not independent, so with"
+        " 3 BraTS test patients these intervals are narrower than the truth."
+    )
+
+
+def _cases(report: dict[str, Any]) -> str:
+    """The case rule and its case-level figures on the test cases."""
+    c = report.get("cases")
+    if not c:
+        return "Not evaluated (no volume source in the manifest)."
+    t, fit, rule = c["test"], c["fit"], c["rule"]
+    sens_lo, sens_hi = t["sensitivity_wilson"]
+    spec_lo, spec_hi = t["specificity_wilson"]
+    groups = "\n".join(
+        f"| {k} | {v['cases']} | {v['tumour_cases']} | "
+        + ", ".join(f"{n} {w}" for w, n in v["verdicts"].items())
+        + " |"
+        for k, v in c["test_by_source_sequence"].items()
+    )
+    return f"""{c["definition"]}.
+
+Rule (in the model's metadata, `case_rule`): a classified slice with P(tumour) >=
+{rule["slice_threshold"]} is a tumour slice; {rule["min_run"]} neighbouring tumour slices
+make the case `tumour_suspected`; {rule["min_run"]} neighbours at >= {rule["doubt_threshold"]}
+without that make it `uncertain`; fewer than {rule["min_classified_fraction"]:.0%} of its
+slices classified make it `uncertain`. Fitted on {fit["validation_cases"]} validation cases:
+highest sensitivity with specificity >= {fit["specificity_floor"]:.0%} (floor met:
+{"yes" if fit["floor_met"] else "no"}; validation sensitivity
+{fit["validation_sensitivity"]:.3f}, specificity {fit["validation_specificity"]:.3f}).
+
+Test cases: **tumour cases flagged {t["sensitivity"]:.3f}** ({t["tumour_cases"]} cases,
+Wilson 95% [{sens_lo:.3f}, {sens_hi:.3f}]; referred, flagged or uncertain,
+{t["referral"]:.3f}); **tumour-free cases cleared {t["specificity"]:.3f}**
+({t["tumour_free_cases"]} cases, [{spec_lo:.3f}, {spec_hi:.3f}]). Goal: >= 0.95 and >= 0.90.
+
+| source / sequence | cases | tumour cases | verdicts |
+|---|---|---|---|
+{groups}"""
+
+
+def _pretrained(mdl: dict[str, Any]) -> str:
+    p = mdl.get("pretrained")
+    if not p:
+        return "none recorded"
+    return f"`{p['package']}` {p['version']} (`{p['file']}`, sha256 `{p['sha256'][:16]}...`)"
 
 
 def _leakage(audit: dict[str, Any] | None) -> str:
@@ -263,12 +341,14 @@ shown as `uncertain`; inputs unlike the training data as `unsupported`.
 
 ## Data and split
 
-Sources: Sartaj (Training + Testing folders), figshare (T1 contrast-enhanced), Br35H
-(no tumour, and tumours of unrecorded type used only as "not no_tumor" with a
-partial-label loss). Exact and near duplicates (re-encoded, resized, flipped, rotated)
-were grouped into clusters and the split is by cluster, stratified by class; clusters with
-conflicting labels are kept out of the test split. Images per split:
-`{data.get("images_by_split", "n/a")}`.
+Loose-slice sources: Sartaj (Training + Testing folders), figshare (T1 contrast-enhanced),
+Br35H (no tumour, and tumours of unrecorded type used only as "not no_tumor" with a
+partial-label loss; many T2/FLAIR). Volume sources, split by patient: BraTS 2018 (glioma
+patients, skull-stripped, FLAIR/T1/T1c/T2; tumour slices and tumour-free slices >= 8
+slices from the tumour), OpenNeuro ds002748 (skull-stripped T1, no tumour), IXI (T1 with
+skull, no tumour). Images per split: `{data.get("images_by_split", "n/a")}`; patients:
+`{data.get("patients_by_split_source", "n/a")}`. ImageNet initialisation:
+{_pretrained(mdl)}.
 
 {_leakage(report.get("leakage_audit"))}
 
@@ -282,7 +362,7 @@ preprocessing. Intervals: 95% bootstrap, duplicate clusters resampled (1000 draw
 |---|---|---|
 {metric_lines}
 
-Targets (issue 3):
+Targets (issue 14):
 
 {_targets(report)}
 
@@ -297,6 +377,10 @@ Targets (issue 3):
 The sources do not have every class (figshare has no tumour-free slices; Br35H's only
 labelled type is no tumour): macro-F1 here averages the classes the source has, as a
 point value from its confusion matrix (no interval), and is not given for one class.
+
+### By source and MR sequence
+
+{_sequences(report)}
 
 ![confusion by source](figures/confusion_by_source.png)
 ![reliability by source](figures/reliability_by_source.png)
@@ -322,6 +406,10 @@ point value from its confusion matrix (no interval), and is not given for one cl
 | probe | OOD score | unsupported (the app's status) | would have been called |
 |---|---|---|---|
 {probes}
+
+## Cases (a volume or series as one unit)
+
+{_cases(report)}
 
 ## The Sartaj `Testing` folder (not an honest test)
 

@@ -375,6 +375,7 @@ def evaluate_model(
             "training_args": spec.provenance.get("training_args"),
             "earlier_stages": spec.provenance.get("earlier_stages") or [],
             "teacher": spec.provenance.get("teacher"),
+            "pretrained": spec.provenance.get("pretrained"),
             "manifest_sha256": spec.provenance.get("manifest_sha256"),
         },
         "manifest": {

@@ -13,9 +13,11 @@ from typing import Any
 
 from training.calibrate import calibrate
 from training.card import model_card
+from training.case_eval import fit_and_measure
 from training.evaluate import evaluate_model
 from training.export import export_checkpoint
 from training.figures import write_figures
+from training.manifest import read_manifest
 from training.onnx_io import read_spec, write_sidecar, write_spec
 
 
@@ -47,8 +49,11 @@ def release(args: argparse.Namespace) -> Path:
 
     rep = evaluate_model(onnx_path, args.manifest, args.data_root, args.n_boot, name=args.name)
     spec = read_spec(onnx_path)
+    if any(r.case for r in read_manifest(args.manifest)):  # volume sources: the case rule
+        spec, rep["cases"] = fit_and_measure(onnx_path, args.manifest, args.data_root, spec)
+        print(f"[{time.time() - t0:5.0f}s] case rule {rep['cases']['rule']}")
     spec.provenance["test_metrics"] = headline(rep)
-    write_spec(onnx_path, spec)  # metrics into the metadata; the graph is unchanged
+    write_spec(onnx_path, spec)  # metrics and case rule into the metadata; graph unchanged
     # the app refuses a model whose sidecar hash differs (a damaged or swapped file)
     rep["model"]["sha256"] = write_sidecar(onnx_path)
     rep["export_parity"] = ex["parity"]
@@ -72,6 +77,11 @@ def headline(rep: dict[str, Any]) -> dict[str, Any]:
         all_probes_unsupported=rep["all_probes_unsupported"],
         manifest_sha256=rep["manifest"]["sha256"],
     )
+    if rep.get("cases"):
+        t = rep["cases"]["test"]
+        out["cases"] = {
+            k: t[k] for k in ("sensitivity", "specificity", "tumour_cases", "tumour_free_cases")
+        }
     return out
 
 

@@ -46,6 +46,21 @@ def make_roots(root: Path, n: int = 48) -> None:
         for path, pix in [(a, img), (b, list(VARIANTS.values())[seed % 5](img))]:
             path.parent.mkdir(parents=True, exist_ok=True)
             assert cv2.imwrite(str(path), np.ascontiguousarray(pix))
+    for source, label, blob in (("brats2018", "glioma", True), ("ixi", "no_tumor", False)):
+        # volume sources: 8 patients of 3 slices each, with a per-source manifest
+        rows = []
+        for case in range(8):
+            for z in (40, 42, 44):
+                img = synthetic_slice(700 + 100 * (source == "ixi") + 10 * case + z, 110, 110)
+                if blob:
+                    cv2.circle(img, (50, 45), 10, 255, -1)
+                name = f"{label}/{source}_{case}_z{z}.jpg"
+                (root / source / label).mkdir(parents=True, exist_ok=True)
+                assert cv2.imwrite(str(root / source / name), img)
+                rows.append(f"{name},{label},{source}{case},t1,{z},0,synthetic\n")
+        (root / source / "manifest.csv").write_text(
+            "file,label,case,sequence,z,tumour_px,source_note\n" + "".join(rows)
+        )
     for seed in range(8):
         img = synthetic_slice(500 + seed, 120, 100)
         cv2.circle(img, (60, 40), 10, 255, -1)
@@ -67,7 +82,12 @@ def test_split_train_release_and_use_in_one_chain(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     audit = json.loads((splits / "audit.json").read_text())
     dropped = audit["dropped_from_train_near_heldout"]["paths"]
-    assert len(rows) + len(dropped) == 2 * 48 + 8  # near copies of held-out slices left train
+    assert len(rows) + len(dropped) == 2 * 48 + 8 + 2 * 24  # near copies of held-out ones left
+    per_case: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        if r["case"]:
+            per_case[r["case"]].add(r["split"])
+    assert len(per_case) == 16 and all(len(s) == 1 for s in per_case.values())
     split_of_cluster: dict[str, set[str]] = defaultdict(set)
     for r in rows:
         split_of_cluster[r["cluster"]].add(r["split"])
@@ -99,12 +119,17 @@ def test_split_train_release_and_use_in_one_chain(tmp_path: Path) -> None:
     assert leakage["protocol"]["cluster_threshold"] == 0.98
     assert leakage["heldout_max_similarity_to_train"]["max"] < 0.95
     assert "**Split**" in card and "the protocol of the held-back sets" in card
+    cases = report["cases"]  # the case rule: fitted on validation cases, in the metadata
+    assert cases["fit"]["validation_cases"] == 2 and cases["test"]["tumour_cases"] == 1
+    assert "## Cases" in card and "tumour cases flagged" in card
+    assert "| brats2018/t1 |" in card  # by source and sequence
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     assert (out / "chain.onnx.sha256").read_text().split()[0] == digest
 
     # the app loads the released file and classifies a slice with it
     clf = Classifier.load(onnx_path)
     assert clf.spec.preprocessing.input_size == 48
+    assert clf.spec.case_rule.min_run == cases["rule"]["min_run"]
     slice_ = next(iter(read_slices(data / rows[0]["path"])))
     pred = clf.predict([slice_.pixels])[0]
     assert len(pred.probabilities) == 4
