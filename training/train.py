@@ -203,9 +203,11 @@ def metrics(logits: Tensor, labels: Tensor) -> dict[str, float]:
     """Accuracy and macro-F1 over specific labels; rate of tumours called no_tumor; loss.
 
     The first three are :func:`training.metrics.point_metrics` (the package's one
-    definition; the partial label counts only for the tumour rate).
+    definition; the partial label counts only for the tumour rate); macro-F1 over all
+    four classes, as model selection always had it.
     """
-    point = point_metrics(labels.cpu().numpy(), logits.argmax(1).cpu().numpy())
+    y, p = labels.cpu().numpy(), logits.argmax(1).cpu().numpy()
+    point = point_metrics(y, p, all_classes=True)
     return {
         "accuracy": point["accuracy"],
         "macro_f1": point["macro_f1"],

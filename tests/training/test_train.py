@@ -122,6 +122,15 @@ def test_train_metrics_come_from_the_metrics_module_with_the_same_numbers() -> N
     # the old rates were float32 means (0.7 -> 0.699999988); now exact in float64
     for key in ("accuracy", "tumour_as_no_tumor"):
         assert got[key] == pytest.approx(before[key], rel=1e-7), key
+    # a class neither labelled nor predicted still scores 0 in the average (as before),
+    # unlike the report's macro-F1 over the classes present
+    keep = labels != 3
+    got = metrics(logits[keep], labels[keep])
+    assert got["macro_f1"] == pytest.approx(
+        _metrics_before_issue13(logits[keep], labels[keep])["macro_f1"], abs=1e-12
+    )
+    assert got["macro_f1"] == pytest.approx((2 / 3 + 1 / 2 + 2 / 3 + 0) / 4, abs=1e-12)
+    assert metrics(logits[:0], labels[:0])["macro_f1"] == 0.0  # empty: 0, as before
 
 
 def test_to_memory_format_is_module_to_with_the_keyword() -> None:
