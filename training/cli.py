@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from training.manifest import DEFAULT_DATA_ROOT, DEFAULT_MANIFEST, DEFAULT_ONNX
+from training.manifest import DEFAULT_DATA_ROOT, DEFAULT_MANIFEST, DEFAULT_ONNX, read_manifest
 from training.train import add_logits_args, add_train_args, run_predict_logits, run_train
 
 if TYPE_CHECKING:
@@ -205,11 +205,11 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from training.split import load_manifest, verify_files
+    from training.split import verify_files
 
-    rows = load_manifest(args.manifest, args.data_root)
+    rows = read_manifest(args.manifest)
     with tqdm(total=len(rows), desc="sha256", unit="img") as bar:
-        bad = verify_files(rows, progress=bar.update)
+        bad = verify_files(rows, args.data_root, progress=bar.update)
     for m in bad:
         print(f"{m.reason}: {m.rel_path}")
     print(f"{len(rows) - len(bad)}/{len(rows)} files match the manifest")

@@ -46,12 +46,17 @@ def _div(a: NDArray[np.float64] | float, b: NDArray[np.float64] | float) -> NDAr
 
 
 def point_metrics(
-    y: NDArray[np.integer], p: NDArray[np.integer], w: NDArray[np.floating] | None = None
+    y: NDArray[np.integer],
+    p: NDArray[np.integer],
+    w: NDArray[np.floating] | None = None,
+    all_classes: bool = False,
 ) -> dict[str, float]:
     """Accuracy, macro-F1, per-class precision/recall, tumour-miss and false-alarm rates.
 
     macro-F1 averages the classes present in the truth or the predictions (as
-    scikit-learn does), so a source without some class still gets a value.
+    scikit-learn does), so a source without some class still gets a value; with
+    ``all_classes`` it averages all K, an absent class scoring 0 (scikit-learn's
+    ``labels=range(K)``; 0 with no labelled sample): the training run's model selection.
     """
     y, p = np.asarray(y), np.asarray(p)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
@@ -61,10 +66,11 @@ def point_metrics(
     f1 = _div(2 * prec * rec, prec + rec)
     present = (cm.sum(axis=1) > 0) | (cm.sum(axis=0) > 0)  # in the truth or the calls
     f1 = np.where(np.isnan(f1) & present, 0.0, f1)
-    out = {
-        "accuracy": float(_div(tp.sum(), cm.sum())),
-        "macro_f1": float(np.mean(f1[present])) if present.any() else float("nan"),
-    }
+    if all_classes:
+        macro_f1 = float(np.mean(np.nan_to_num(f1)))
+    else:
+        macro_f1 = float(np.mean(f1[present])) if present.any() else float("nan")
+    out = {"accuracy": float(_div(tp.sum(), cm.sum())), "macro_f1": macro_f1}
     for k, name in enumerate(CLASS_NAMES):
         out[f"precision_{name}"] = float(prec[k])
         out[f"recall_{name}"] = float(rec[k])

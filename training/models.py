@@ -15,9 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
+
+from training.ood import classifier_linear
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class _Pooled(nn.Module):
     classifier: nn.Sequential
 
     def forward_features(self, x: Tensor) -> Tensor:
-        return self.features(x)
+        return cast(Tensor, self.features(x))
 
     @property
     def classifier_linear(self) -> nn.Linear:
@@ -64,7 +67,9 @@ class _Pooled(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         f = self.forward_features(x)
-        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(f, 1), 1))
+        return cast(
+            Tensor, self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(f, 1), 1))
+        )
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -136,7 +141,7 @@ class SqueezeExcitation(nn.Module):
         self.scale_activation = nn.Sigmoid()
 
     def forward(self, x: Tensor) -> Tensor:
-        s = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        s: Tensor = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
         return x * s
 
 
@@ -160,7 +165,7 @@ class MBConv(nn.Module):
         out = self.block(x)
         if self.use_res_connect:
             out = self.stochastic_depth(out) + x
-        return out
+        return cast(Tensor, out)
 
 
 #: (expand ratio, kernel, stride, in, out, repeats) of EfficientNet-B0 (width = depth = 1)
@@ -223,7 +228,8 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+        out: Tensor = self.conv(x)
+        return x + out if self.use_res_connect else out
 
 
 #: (expand t, out c, repeats n, stride s) of MobileNetV2 1.0
@@ -295,8 +301,8 @@ def load_pretrained(model: nn.Module, path: Path | str) -> list[str]:
             "loaded %s; replaced %s for %d classes",
             path,
             skipped,
-            model.classifier_linear.out_features,
-        )  # type: ignore[union-attr]
+            classifier_linear(model).out_features,
+        )
     return skipped
 
 
@@ -407,7 +413,7 @@ class LiteMBConv(nn.Module):
         out = self._bn2(self._project_conv(out))
         if self.use_res_connect:
             out = self.stochastic_depth(out) + x
-        return out
+        return cast(Tensor, out)
 
 
 class EfficientNetLite0(nn.Module):
@@ -447,7 +453,7 @@ class EfficientNetLite0(nn.Module):
         x = self.act(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             x = block(x)
-        return self.act(self._bn1(self._conv_head(x)))
+        return cast(Tensor, self.act(self._bn1(self._conv_head(x))))
 
     @property
     def classifier_linear(self) -> nn.Linear:
@@ -455,7 +461,8 @@ class EfficientNetLite0(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         f = self.forward_features(x)
-        return self._fc(self._dropout(torch.flatten(nn.functional.adaptive_avg_pool2d(f, 1), 1)))
+        pooled = torch.flatten(nn.functional.adaptive_avg_pool2d(f, 1), 1)
+        return cast(Tensor, self._fc(self._dropout(pooled)))
 
 
 def lite0_imagenet_path() -> Path:

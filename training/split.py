@@ -14,8 +14,8 @@ Manifest (``training/splits/manifest.csv``), one row per slice, columns:
   the threshold. They are kept, always in ``train`` (never val/test, where they would
   make scores meaningless); a trainer may skip them.
 
-:func:`load_manifest` returns :class:`ManifestRecord` objects (same fields, plus the
-absolute ``path``); :func:`verify_files` checks the files still match their sha256.
+The one reader of a manifest is :func:`training.manifest.read_manifest`;
+:func:`verify_files` checks its rows' files still match their sha256.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 
 from training.data import Label, Record, file_sha256, labels_conflict
 from training.dedup import Pairs, size_histogram
-from training.manifest import Split
+from training.manifest import ManifestRow, Split
 
 COLUMNS = (
     "path",
@@ -47,25 +47,6 @@ COLUMNS = (
 OPTIONAL_COLUMNS = ("case", "sequence", "z")
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 __all__ = ["labels_conflict"]  # re-exported: defined in training.data
-
-
-@dataclass(frozen=True)
-class ManifestRecord:
-    """One manifest row; ``path`` is absolute (data root / ``rel_path``)."""
-
-    path: Path
-    rel_path: str
-    source: str
-    subset: str
-    label: Label
-    cluster: int
-    split: Split
-    sha256: str
-    content_hash: str
-    conflict: bool = False
-    case: str = ""
-    sequence: str = ""
-    z: str = ""
 
 
 def cluster_label(labels: Sequence[Label]) -> Label:
@@ -143,36 +124,6 @@ def write_manifest(
             )
 
 
-def load_manifest(path: Path, data_root: Path) -> list[ManifestRecord]:
-    """Read a manifest; ``data_root`` is the folder its relative paths start from."""
-    root = Path(data_root)
-    out: list[ManifestRecord] = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = set(COLUMNS) - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path} lacks columns {sorted(missing)}")
-        for row in reader:
-            out.append(
-                ManifestRecord(
-                    path=root.joinpath(*row["path"].split("/")),
-                    rel_path=row["path"],
-                    source=row["source"],
-                    subset=row["subset"],
-                    label=Label(row["label"]),
-                    cluster=int(row["cluster"]),
-                    split=Split(row["split"]),
-                    sha256=row["sha256"],
-                    content_hash=row["content_hash"],
-                    conflict=row["conflict"] == "1",
-                    case=row.get("case") or "",
-                    sequence=row.get("sequence") or "",
-                    z=row.get("z") or "",
-                )
-            )
-    return out
-
-
 @dataclass(frozen=True)
 class Mismatch:
     rel_path: str
@@ -180,15 +131,19 @@ class Mismatch:
 
 
 def verify_files(
-    records: Sequence[ManifestRecord], progress: Callable[[int], None] | None = None
+    rows: Sequence[ManifestRow],
+    data_root: Path,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Mismatch]:
-    """Files that are missing or whose bytes no longer match the manifest's sha256."""
+    """Files (under ``data_root``) that are missing or whose bytes no longer match the
+    manifest's sha256; rows come from :func:`training.manifest.read_manifest`."""
     bad: list[Mismatch] = []
-    for r in records:
-        if not r.path.is_file():
-            bad.append(Mismatch(r.rel_path, "missing"))
-        elif file_sha256(r.path) != r.sha256:
-            bad.append(Mismatch(r.rel_path, "sha256 differs"))
+    for r in rows:
+        file = r.file(data_root)
+        if not file.is_file():
+            bad.append(Mismatch(r.path, "missing"))
+        elif file_sha256(file) != r.sha256:
+            bad.append(Mismatch(r.path, "sha256 differs"))
         if progress is not None:
             progress(1)
     return bad

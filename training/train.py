@@ -16,10 +16,11 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -38,7 +39,9 @@ from training.cache import (
     load_cache,
 )
 from training.data import SKULL_STRIPPED_SOURCES
+from training.metrics import point_metrics
 from training.models import ARCHS, IMAGENET, create_model, pretrained_package_info
+from training.ood import classifier_linear
 
 NO_TUMOR = CLASS_NAMES.index("no_tumor")
 TUMOUR_CLASSES = [i for i in range(len(CLASS_NAMES)) if i != NO_TUMOR]
@@ -175,7 +178,7 @@ def train_one_epoch(
             )
         loss = loss.mean()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)  # = loss.backward(), which torch leaves untyped
         if args.clip_grad_norm:
             nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm)
         optimizer.step()
@@ -197,28 +200,32 @@ def predict(model: nn.Module, images: Tensor, prep: Preprocessing, batch: int = 
 
 
 def metrics(logits: Tensor, labels: Tensor) -> dict[str, float]:
-    """Accuracy and macro-F1 over specific labels; rate of tumours called no_tumor."""
-    pred = logits.argmax(1)
-    spec = labels < TUMOR_INDEX
-    p, y = pred[spec], labels[spec]
-    f1s = []
-    for c in range(len(CLASS_NAMES)):
-        tp = int(((p == c) & (y == c)).sum())
-        fp, fn = int(((p == c) & (y != c)).sum()), int(((p != c) & (y == c)).sum())
-        f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
-    tumour = labels != NO_TUMOR
+    """Accuracy and macro-F1 over specific labels; rate of tumours called no_tumor; loss.
+
+    The first three are :func:`training.metrics.point_metrics` (the package's one
+    definition; the partial label counts only for the tumour rate); macro-F1 over all
+    four classes, as model selection always had it.
+    """
+    y, p = labels.cpu().numpy(), logits.argmax(1).cpu().numpy()
+    point = point_metrics(y, p, all_classes=True)
     return {
-        "accuracy": float((p == y).float().mean()) if len(y) else float("nan"),
-        "macro_f1": float(np.mean(f1s)),
-        "tumour_as_no_tumor": float((pred[tumour] == NO_TUMOR).float().mean())
-        if tumour.any()
-        else float("nan"),
+        "accuracy": point["accuracy"],
+        "macro_f1": point["macro_f1"],
+        "tumour_as_no_tumor": point["tumour_called_no_tumor"],
         "loss": float(partial_label_loss(logits, labels).mean()) if len(labels) else float("nan"),
     }
 
 
-def evaluate(model: nn.Module, images: Tensor, labels: Tensor, prep: Preprocessing) -> dict:
+def evaluate(
+    model: nn.Module, images: Tensor, labels: Tensor, prep: Preprocessing
+) -> dict[str, float]:
     return metrics(predict(model, images, prep), labels)
+
+
+def to_memory_format(model: nn.Module, memory_format: torch.memory_format) -> nn.Module:
+    """``model.to(memory_format=...)`` (a keyword torch's ``Module.to`` stubs do not declare)."""
+    to = cast(Callable[..., nn.Module], model.to)
+    return to(memory_format=memory_format)
 
 
 def cosine_with_warmup(total: int, warmup: int) -> Any:
@@ -236,7 +243,7 @@ def param_groups(
 ) -> list[dict[str, Any]]:
     """Decay / no-decay groups; with ``body_factor`` != 1 the body learns at ``lr * factor``
     and the classifier (``classifier_linear``) at ``lr`` (fine-tuning pretrained weights)."""
-    head = {id(p) for p in model.classifier_linear.parameters()}
+    head = {id(p) for p in classifier_linear(model).parameters()}
     groups: dict[tuple[bool, bool], list[Any]] = {}
     for p in model.parameters():
         if p.requires_grad:
@@ -296,7 +303,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"{args.kd_teacher}: {len(teacher)} rows, cache has {len(images)}")
 
     model = create_model(args.arch, len(CLASS_NAMES), args.init)
-    model = model.to(memory_format=MEMORY_FORMAT[args.channels_last])
+    model = to_memory_format(model, MEMORY_FORMAT[args.channels_last])
     optimizer = torch.optim.AdamW(
         param_groups(model, args.wd, args.lr, getattr(args, "lr_body_factor", 1.0)), lr=args.lr
     )
@@ -323,7 +330,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     weights = sampling_weights(cache, train_idx, Sampling(args.sampling))
     for epoch in range(start, args.epochs):
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-        sampler = WeightedRandomSampler(weights, len(train_idx), replacement=True, generator=gen)
+        # the sampler takes the weight tensor as it is (its stub asks for a sequence)
+        sampler = WeightedRandomSampler(
+            cast(Sequence[float], weights), len(train_idx), replacement=True, generator=gen
+        )
         batches = [
             [int(train_idx[i]) for i in b]
             for b in BatchSampler(sampler, args.batch_size, drop_last=True)
@@ -398,7 +408,7 @@ def predict_logits(args: argparse.Namespace) -> Path:
         prep = Preprocessing(**ckpt["preprocessing"])
         model = create_model(ckpt["arch"], len(CLASS_NAMES))
         model.load_state_dict(ckpt["model"])
-        model = model.to(memory_format=torch.channels_last)
+        model = to_memory_format(model, torch.channels_last)
         a = ckpt["args"]
         cache = load_cache(
             Path(args.manifest or a["manifest"]),

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from desktop.core import resample
 from training.data import Record, labels_conflict, pixel_hash, read_grey
-from training.split import Split
+from training.manifest import Split
 
 THUMB_SIZE = 16
 CLUSTER_THRESHOLD = 0.98

@@ -15,14 +15,13 @@ from tests.phantoms import VARIANTS, synthetic_slice
 from training.__main__ import main
 from training.data import Label, Record
 from training.dedup import Pairs
+from training.manifest import Split, read_manifest
 from training.split import (
     COLUMNS,
     OPTIONAL_COLUMNS,
-    Split,
     assign_splits,
     labels_conflict,
     leakage,
-    load_manifest,
     verify_files,
 )
 
@@ -135,21 +134,21 @@ def test_cli_split_writes_a_consistent_manifest(tiny_root: Path, tmp_path: Path)
     assert main(args) == 0  # no soft band: clusters are exactly the crafted copies
     with open(out / "manifest.csv", newline="") as f:
         assert tuple(next(csv.reader(f))) == COLUMNS + OPTIONAL_COLUMNS
-    rows = load_manifest(out / "manifest.csv", tiny_root)
+    rows = read_manifest(out / "manifest.csv")
     assert len(rows) == 80 and len({r.cluster for r in rows}) == 40  # each copy found
     for r in rows:
-        assert r.path.is_file() and "\\" not in r.rel_path
-    by_cluster: dict[int, set[Split]] = defaultdict(set)
+        assert r.file(tiny_root).is_file() and "\\" not in r.path
+    by_cluster: dict[str, set[Split]] = defaultdict(set)
     for r in rows:
         by_cluster[r.cluster].add(r.split)
     assert all(len(s) == 1 for s in by_cluster.values())
-    assert verify_files(rows) == []
+    assert verify_files(rows, tiny_root) == []
     verify = ["verify", "--data-root", str(tiny_root), "--manifest", str(out / "manifest.csv")]
     assert main(verify) == 0
-    (tiny_root / rows[0].rel_path).write_bytes(b"changed")
-    (tiny_root / rows[1].rel_path).unlink()
-    bad = {m.rel_path: m.reason for m in verify_files(rows)}
-    assert bad == {rows[0].rel_path: "sha256 differs", rows[1].rel_path: "missing"}
+    rows[0].file(tiny_root).write_bytes(b"changed")
+    rows[1].file(tiny_root).unlink()
+    bad = {m.rel_path: m.reason for m in verify_files(rows, tiny_root)}
+    assert bad == {rows[0].path: "sha256 differs", rows[1].path: "missing"}
     assert main(verify) == 1
 
 
@@ -162,3 +161,17 @@ def test_cli_index_and_dedup_report_counts(
     out = capsys.readouterr().out
     assert "threshold: 40 clusters, 0 pairs refused" in out
     assert "soft merges: " in out
+
+
+def test_committed_manifest_loads_through_the_one_reader() -> None:
+    """training/splits/manifest.csv as committed: every row, the volume columns kept."""
+    with open(MANIFEST, newline="", encoding="utf-8") as f:
+        raw = list(csv.DictReader(f))
+    rows = read_manifest(MANIFEST)
+    assert len(rows) == len(raw) > 0
+    for r, d in zip(rows, raw, strict=True):
+        assert (r.path, r.source, r.label.value, r.split.value, r.cluster, r.conflict) == (
+            d["path"], d["source"], d["label"], d["split"], d["cluster"], d["conflict"],
+        )  # fmt: skip
+        assert (r.case, r.sequence, r.z) == (d["case"], d["sequence"], d["z"])
+    assert any(r.case and r.sequence and r.z for r in rows)  # the volume sources' slices

@@ -21,8 +21,10 @@ from training.train import (
     get_args_parser,
     get_logits_parser,
     main,
+    metrics,
     partial_label_loss,
     predict_logits,
+    to_memory_format,
 )
 
 LABELS = ["glioma", "meningioma", "no_tumor", "pituitary", "tumor"]
@@ -82,6 +84,61 @@ def test_partial_label_loss_matches_hand_computation() -> None:
     uniform = -sum(math.log(v / z) for v in e) / 4
     assert smooth[0].item() == pytest.approx(0.9 * -math.log(e[0] / z) + 0.1 * uniform, rel=1e-5)
     assert smooth[1].item() == pytest.approx(loss[1].item(), rel=1e-6)
+
+
+def _metrics_before_issue13(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """train.metrics as it was before it used training.metrics (the reference)."""
+    no_tumor = 2
+    pred = logits.argmax(1)
+    spec = labels < TUMOR_INDEX
+    p, y = pred[spec], labels[spec]
+    f1s = []
+    for c in range(4):
+        tp = int(((p == c) & (y == c)).sum())
+        fp, fn = int(((p == c) & (y != c)).sum()), int(((p != c) & (y == c)).sum())
+        f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
+    tumour = labels != no_tumor
+    return {
+        "accuracy": float((p == y).float().mean()),
+        "macro_f1": float(np.mean(f1s)),
+        "tumour_as_no_tumor": float((pred[tumour] == no_tumor).float().mean()),
+    }
+
+
+def test_train_metrics_come_from_the_metrics_module_with_the_same_numbers() -> None:
+    """Checkpoint selection's numbers: the partial label (4) counts only as a tumour."""
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 3, 3, TUMOR_INDEX, TUMOR_INDEX, TUMOR_INDEX])
+    pred = torch.tensor([0, 1, 0, 1, 2, 2, 2, 0, 3, 3, 2, 0, 1])
+    logits = torch.nn.functional.one_hot(pred, 4).float() * 3.0 - 1.0
+    got = metrics(logits, labels)
+    # by hand over the 10 specific rows: F1 2/3, 1/2, 2/3, 1 (the partial rows called
+    # glioma / meningioma are no false positives); 7 of 10 right; 2 of 10 tumours missed
+    assert got["macro_f1"] == pytest.approx(17 / 24, abs=1e-12)
+    assert got["accuracy"] == pytest.approx(0.7, abs=1e-12)
+    assert got["tumour_as_no_tumor"] == pytest.approx(0.2, abs=1e-12)
+    assert got["loss"] == pytest.approx(float(partial_label_loss(logits, labels).mean()))
+    before = _metrics_before_issue13(logits, labels)
+    assert got["macro_f1"] == before["macro_f1"]
+    # the old rates were float32 means (0.7 -> 0.699999988); now exact in float64
+    for key in ("accuracy", "tumour_as_no_tumor"):
+        assert got[key] == pytest.approx(before[key], rel=1e-7), key
+    # a class neither labelled nor predicted still scores 0 in the average (as before),
+    # unlike the report's macro-F1 over the classes present
+    keep = labels != 3
+    got = metrics(logits[keep], labels[keep])
+    assert got["macro_f1"] == pytest.approx(
+        _metrics_before_issue13(logits[keep], labels[keep])["macro_f1"], abs=1e-12
+    )
+    assert got["macro_f1"] == pytest.approx((2 / 3 + 1 / 2 + 2 / 3 + 0) / 4, abs=1e-12)
+    assert metrics(logits[:0], labels[:0])["macro_f1"] == 0.0  # empty: 0, as before
+
+
+def test_to_memory_format_is_module_to_with_the_keyword() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+    out = to_memory_format(model, torch.channels_last)
+    assert out is model
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not model[0].weight.is_contiguous()
 
 
 def test_augment_keeps_shape_range_and_is_seeded() -> None:

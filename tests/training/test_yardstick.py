@@ -15,7 +15,8 @@ from PIL import Image
 from tests.training.test_dedup import synthetic_slice as synthetic_u8
 from training.__main__ import main
 from training.data import Label, Record, index_roots
-from training.split import COLUMNS, OPTIONAL_COLUMNS, Split, load_manifest, verify_files
+from training.manifest import Split, read_manifest
+from training.split import COLUMNS, OPTIONAL_COLUMNS, verify_files
 from training.yardstick import (
     DROP_THRESHOLD,
     Thumbs,
@@ -163,7 +164,7 @@ def test_cli_split_indexes_volume_sources_and_writes_case_columns(tmp_path: Path
     assert main(["split", "--data-root", str(root), "--out", str(out)]) == 0
     with open(out / "manifest.csv", newline="") as f:
         assert tuple(next(csv.reader(f))) == COLUMNS + OPTIONAL_COLUMNS
-    rows = load_manifest(out / "manifest.csv", root)
+    rows = read_manifest(out / "manifest.csv")
     per_case: dict[str, set[Split]] = defaultdict(set)
     for r in rows:
         if r.source == "ixi":
@@ -183,14 +184,14 @@ def test_committed_split_follows_the_protocol() -> None:
 
     manifest = REPO_ROOT / "training" / "splits" / "manifest.csv"
     audit = json.loads((manifest.parent / "audit.json").read_text())
-    rows = load_manifest(manifest, SHARED_DATA)
+    rows = read_manifest(manifest)
     dropped = set(audit["dropped_from_train_near_heldout"]["paths"])
     indexed = {r.rel_path for r in index_roots(default_roots(SHARED_DATA))}
-    assert {r.rel_path for r in rows} | dropped == indexed
-    assert not dropped & {r.rel_path for r in rows}
+    assert {r.path for r in rows} | dropped == indexed
+    assert not dropped & {r.path for r in rows}
     sample = random.Random(0).sample(rows, 150)  # sha256 of a sample: seconds, not minutes
-    assert verify_files(sample) == []
-    assert not any(r.conflict and r.split is not Split.TRAIN for r in rows)
+    assert verify_files(sample, SHARED_DATA) == []
+    assert not any(r.conflict == "1" and r.split is not Split.TRAIN for r in rows)
     per_case: dict[tuple[str, str], set[Split]] = defaultdict(set)
     for r in rows:
         if r.case:
