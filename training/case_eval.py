@@ -60,8 +60,12 @@ def fit_and_measure(
     t_probs, t_statuses, t_ids, t_z, t_labels = _inputs(test, spec)
     found = verdicts(group_cases(t_probs, t_statuses, t_ids, t_z), fit.rule, spec.class_names)
     by_group: dict[str, dict[str, Any]] = {}
-    for key in sorted({c.split("/")[0] + "/" + c.split("/")[2] for c in found}):
-        sub = [c for c in found if c.split("/")[0] + "/" + c.split("/")[2] == key]
+    def group(c: object) -> str:  # "source/case/sequence" -> "source/sequence"
+        source, _, sequence = str(c).split("/")
+        return f"{source}/{sequence}"
+
+    for key in sorted({group(c) for c in found}):
+        sub = [c for c in found if group(c) == key]
         by_group[key] = {
             "cases": len(sub),
             "tumour_cases": sum(t_labels[c] for c in sub),
@@ -87,14 +91,14 @@ def fit_and_measure(
         "test": case_metrics(found, t_labels, n_boot),
         "test_by_source_sequence": by_group,
         "test_cases": {
-            c: {
+            str(c): {
                 "tumour": bool(t_labels[c]),
                 "verdict": v.verdict.value,
                 "suspected_class": v.suspected_class,
                 "tumour_slices": v.tumour_slices,
                 "slices": v.slices,
             }
-            for c, v in sorted(found.items())
+            for c, v in sorted(found.items(), key=lambda kv: str(kv[0]))
         },
     }
     return new_spec, section
