@@ -72,7 +72,12 @@ def test_no_identifiers_by_default(qtbot, monkeypatch, caplog, test_model_path, 
     csv_text = export_to(monkeypatch, window, data_dir.parent / "out.csv")
     json_text = export_to(monkeypatch, window, data_dir.parent / "out.json")
     row = export.read_csv(data_dir.parent / "out.csv")[0]
-    assert list(row) == export.CSV_COLUMNS + export.EXTRA_COLUMNS + export.REVIEW_COLUMNS
+    assert list(row) == (
+        export.CSV_COLUMNS
+        + export.EXTRA_COLUMNS
+        + export.REVIEW_COLUMNS
+        + export.SLICE_CASE_COLUMNS
+    )
     assert row["reviewer_class"] == "meningioma" and row["reviewed_at"]
     assert row["agreement"] in ("agree", "disagree", "no_model_call")
     assert row["model_sha256"] == window.classifier.sha256 and row["image_sha256"]
