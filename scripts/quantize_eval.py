@@ -1,6 +1,6 @@
 """int8 and fp16 variants of an app model: speed, and accuracy against fp32 on the test split.
 
-    .venv/bin/python scripts/quantize_eval.py models/brain_tumor_effnet_b0.onnx \
+    .venv/bin/python scripts/quantize_eval.py models/brain_tumor_effnet_lite0.onnx \
         [--manifest training/splits/manifest.csv] [--data-root ../shared/data] \
         [--out-dir /tmp/quant] [--json OUT.json] [--limit N] [--calibration 128]
 

@@ -26,7 +26,7 @@ SHARED = REPO_ROOT / ".." / "shared"
 DEFAULT_MANIFEST = REPO_ROOT / "training" / "splits" / "manifest.csv"
 DEFAULT_DATA_ROOT = SHARED / "data"
 #: the bundled model, relative to the repository root (where the commands run)
-DEFAULT_ONNX = Path("models/brain_tumor_effnet_b0.onnx")
+DEFAULT_ONNX = Path("models/brain_tumor_effnet_lite0.onnx")
 #: decoded-slice caches and derived weights (never in git); BRAIN_MRI_CACHE overrides
 DEFAULT_CACHE_DIR = Path(
     os.environ.get("BRAIN_MRI_CACHE") or Path.home() / ".cache" / "brain_mri_review" / "training"

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 #: the model the app ships with, relative to the resource root
-BUNDLED_MODEL = "models/brain_tumor_effnet_b0.onnx"
+BUNDLED_MODEL = "models/brain_tumor_effnet_lite0.onnx"
 
 
 def resource_root() -> Path:

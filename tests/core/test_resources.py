@@ -34,7 +34,7 @@ def test_frozen_app_uses_meipass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     assert resources.resource_root() == tmp_path
     assert bundled_model_path() is None
-    model = tmp_path / "models" / "brain_tumor_effnet_b0.onnx"
+    model = tmp_path / "models" / "brain_tumor_effnet_lite0.onnx"
     model.parent.mkdir()
     model.write_bytes(b"onnx")
     assert bundled_model_path() == model
