@@ -317,9 +317,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     start, best, history = 0, -1.0, []
     init_chain = warm_start_chain(args.init)
-    pretrained = None
+    pretrained: dict[str, str] | None = None
     if args.arch == "efficientnet_lite0" and str(args.init) == IMAGENET:
         pretrained = pretrained_package_info()
+    elif args.init and Path(args.init).is_file():  # continued from our own run: its origin
+        pretrained = torch.load(Path(args.init), map_location="cpu", weights_only=False).get(
+            "pretrained"
+        )
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
