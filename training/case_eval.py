@@ -60,6 +60,7 @@ def fit_and_measure(
     t_probs, t_statuses, t_ids, t_z, t_labels = _inputs(test, spec)
     found = verdicts(group_cases(t_probs, t_statuses, t_ids, t_z), fit.rule, spec.class_names)
     by_group: dict[str, dict[str, Any]] = {}
+
     def group(c: object) -> str:  # "source/case/sequence" -> "source/sequence"
         source, _, sequence = str(c).split("/")
         return f"{source}/{sequence}"

@@ -214,7 +214,10 @@ class VolumePipeline:
         self.worker: ClassifyWorker | None = None
 
     def run(
-        self, files: Iterable[Path], cancel: Callable[[], bool] = lambda: False
+        self,
+        files: Iterable[Path],
+        cancel: Callable[[], bool] = lambda: False,
+        plan: object = None,
     ) -> Iterator[SliceResult]:
         for f in files:
             for z in range(self.n):
