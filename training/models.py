@@ -277,25 +277,32 @@ class MobileNetV2(_Pooled):
 # ---------------------------------------------------------------------------- factory
 
 
-def load_pretrained(model: nn.Module, path: Path | str) -> list[str]:
-    """Load a torchvision-layout checkpoint strictly, except a classifier of another shape.
-
-    Returns the keys that were skipped (the replaced classifier); raises on any other
-    missing or unexpected key.
-    """
+def _load_state(model: nn.Module, path: Path | str, head: str) -> list[str]:
+    """Load a state dict (or a checkpoint's ``model``) strictly, except a head of another
+    shape (keys starting with ``head``), which keeps the model's own; returns those keys."""
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     own = model.state_dict()
     skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     for k in skipped:
-        if not k.startswith("classifier."):
+        if not k.startswith(head):
             raise ValueError(
                 f"{path}: shape of {k} is {tuple(state[k].shape)}, "
                 f"the network expects {tuple(own[k].shape)}"
             )
         state[k] = own[k]
     model.load_state_dict(state, strict=True)
+    return skipped
+
+
+def load_pretrained(model: nn.Module, path: Path | str) -> list[str]:
+    """Load a torchvision-layout checkpoint strictly, except a classifier of another shape.
+
+    Returns the keys that were skipped (the replaced classifier); raises on any other
+    missing or unexpected key.
+    """
+    skipped = _load_state(model, path, "classifier.")
     if skipped:
         log.info(
             "loaded %s; replaced %s for %d classes",
@@ -493,16 +500,4 @@ def pretrained_package_info() -> dict[str, str]:
 
 def load_lite0(model: EfficientNetLite0, path: Path | str) -> list[str]:
     """Load ``efficientnet_pytorch``-layout Lite0 weights strictly, except a 1000-class ``_fc``."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    own = model.state_dict()
-    skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    for k in skipped:
-        if not k.startswith("_fc."):
-            raise ValueError(
-                f"{path}: shape of {k} is {tuple(state[k].shape)}, expected {tuple(own[k].shape)}"
-            )
-        state[k] = own[k]
-    model.load_state_dict(state, strict=True)
-    return skipped
+    return _load_state(model, path, "_fc.")

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from desktop.core import resample
 from training.data import Record, labels_conflict, pixel_hash, read_grey
+from training.dedup import fingerprint
 from training.manifest import Split
 
 THUMB_SIZE = 16
@@ -49,9 +50,7 @@ def thumbnail16(grey: NDArray[np.floating]) -> NDArray[np.float32]:
     """The whole slice, area-resized to 16 x 16, mean removed, L2-normalised (flat: zeros)."""
     g = np.asarray(grey, dtype=np.float32)
     t = resample.resize(g, THUMB_SIZE, THUMB_SIZE, shrink=min(g.shape) >= THUMB_SIZE)
-    v = t.astype(np.float32) - float(t.mean())
-    n = float(np.linalg.norm(v))
-    return (v / n if n > 1e-6 else np.zeros_like(v)).astype(np.float32)
+    return fingerprint(t).reshape(THUMB_SIZE, THUMB_SIZE)
 
 
 def _decode_one(path: str) -> tuple[NDArray[np.float32] | None, str]:

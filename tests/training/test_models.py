@@ -169,6 +169,13 @@ def test_pretrained_mobilenet_keeps_batch_norm_frozen(tmp_path: Path) -> None:
     assert model.classifier.training
 
 
+def natural_image(name: str, interpolation: int) -> torch.Tensor:
+    """A picture of ../shared/weights/natural_images as a 1 x 3 x 224 x 224 input in [-1, 1]."""
+    bgr = cv2.imread(str(SHARED / "weights" / "natural_images" / name), cv2.IMREAD_COLOR)
+    rgb = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (224, 224), interpolation=interpolation)
+    return torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+
+
 @pytest.fixture(scope="module")
 def imagenet_mobilenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared torchvision-layout .pth, else one converted from the shared .tflite."""
@@ -194,11 +201,7 @@ def test_imagenet_mobilenet_predicts_natural_images(imagenet_mobilenet: Path) ->
         "grace_hopper.bmp": "military uniform",
     }
     for name, label in want.items():
-        bgr = cv2.imread(str(SHARED / "weights" / "natural_images" / name), cv2.IMREAD_COLOR)
-        rgb = cv2.resize(
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (224, 224), interpolation=cv2.INTER_AREA
-        )
-        x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+        x = natural_image(name, cv2.INTER_AREA)
         with torch.inference_mode():
             top = int(model(x).argmax())
         assert labels[top].split(",")[0] == label, f"{name}: {labels[top]}"
@@ -239,11 +242,7 @@ def test_imagenet_lite0_names_natural_images() -> None:
     model = create_model("efficientnet_lite0", num_classes=1000, pretrained_path=IMAGENET).eval()
     want = {"cat.bmp": "Egyptian cat", "hot_dog.jpg": "hotdog"}
     for name, label in want.items():
-        bgr = cv2.imread(str(SHARED / "weights" / "natural_images" / name), cv2.IMREAD_COLOR)
-        rgb = cv2.resize(
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (224, 224), interpolation=cv2.INTER_LINEAR
-        )
-        x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+        x = natural_image(name, cv2.INTER_LINEAR)
         with torch.inference_mode():
             p = model(x).softmax(1)[0]
         top = int(p.argmax())
