@@ -108,3 +108,60 @@ def test_only_the_newest_row_is_read(qtbot) -> None:
     pane.loader.wait()
     assert pane.result is not None and pane.result.path.endswith("d.png")
     assert read[-1] == "d.png" and len(read) <= 2  # the first may have started already
+
+
+def test_going_back_to_a_volume_does_not_read_it_again(qtbot, tmp_path: Path) -> None:
+    """Rows of a volume and of a series selected in turn: the volume is decoded once.
+
+    Reading it again on each return kept the shared core busy for most of a second and
+    stalled the GUI thread for over 100 ms during a run (issue 16 item 2)."""
+    volume = tmp_path / "volume.nii.gz"
+    series = [tmp_path / f"IM{i}" for i in range(3)]
+    for f in (volume, *series):
+        f.write_bytes(b"x")
+    read: list[str] = []
+
+    def reader(path: Path) -> list[Slice]:
+        read.append(path.name)
+        frames = range(4) if path == volume else range(1)
+        return [Slice(k, np.zeros((8, 8), np.float32), "") for k in frames]
+
+    pane = PreviewPane(reader=reader)
+    qtbot.addWidget(pane)
+    folder = str(tmp_path)
+    for step in range(6):
+        name, frame = ("volume.nii.gz", step // 2) if step % 2 == 0 else (f"IM{step // 2}", 0)
+        pane.show_result(make_result(name, frame=frame, folder=folder))
+        wait_preview(qtbot, pane)
+        assert pane.base is not None and pane.result is not None
+        assert pane.result.frame == frame
+    pane.loader.wait()
+    assert read == ["volume.nii.gz", "IM0", "IM1", "IM2"]
+    assert pane.loader.reads == 4
+    # a file written since it was kept is read again
+    volume.write_bytes(b"xy")
+    pane.show_result(make_result("volume.nii.gz", frame=1, folder=folder))
+    wait_preview(qtbot, pane)
+    pane.loader.wait()
+    assert read[-1] == "volume.nii.gz" and pane.loader.reads == 5
+
+
+def test_the_kept_files_have_a_budget(qtbot, tmp_path: Path, monkeypatch) -> None:
+    from desktop.ui.preview import loader
+
+    monkeypatch.setattr(loader, "KEEP_FILES", 2)
+    names = [f"f{i}.png" for i in range(4)]
+    for n in names:
+        (tmp_path / n).write_bytes(b"x")
+    pane = PreviewPane(reader=lambda p: [Slice(0, np.zeros((8, 8), np.float32), "")])
+    qtbot.addWidget(pane)
+    for n in names:
+        pane.show_result(make_result(n, folder=str(tmp_path)))
+        wait_preview(qtbot, pane)
+    pane.loader.wait()
+    assert [Path(p).name for p in pane.loader.kept_files()] == names[-2:]
+    monkeypatch.setattr(loader, "KEEP_BYTES", 1)  # the newest is kept whatever its size
+    pane.show_result(make_result(names[0], folder=str(tmp_path)))
+    wait_preview(qtbot, pane)
+    pane.loader.wait()
+    assert [Path(p).name for p in pane.loader.kept_files()] == names[:1]

@@ -3,14 +3,19 @@
 A 256 x 256 x 180 NIfTI volume takes most of a second to read and decode: done on the
 GUI thread it froze the window. :class:`SliceLoader` reads one file at a time in its own
 one-thread pool; only the newest request is served (rows skipped over while arrowing
-are never read), and the decoded slices of the last file are kept so stepping through
-the frames of a volume or a multi-frame DICOM is immediate.
+are never read), and the decoded slices of the last few files are kept (:data:`KEEP_FILES`,
+:data:`KEEP_BYTES`) so stepping through the frames of a volume or a multi-frame DICOM is
+immediate, and so is going back to a volume after a look at another file. Reading the volume
+again each time took the one core the GUI thread shares with the run for most of a second,
+and the GUI thread, waiting for the interpreter lock between its Qt calls, stalled for
+over 100 ms (issue 16 item 2, ``gui_volume_stall_ms``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,11 @@ log = logging.getLogger(__name__)
 Reader = Callable[[Path, "str | None"], Iterable[Slice]]
 #: (path, sha256, size, mtime_ns): one version of one file
 _Key = tuple[str, "str | None", int, int]
+
+#: the decoded files kept (newest first out of the budget below; the newest is always kept)
+KEEP_FILES = 8
+#: ... and at most this many bytes of decoded slices (a 256 x 256 x 180 volume: ~50 MB)
+KEEP_BYTES = 256 * 2**20
 
 
 def _stat_key(path: str, sha256: str | None) -> _Key | None:
@@ -83,15 +93,38 @@ class SliceLoader(QObject):
         #: the last finished jobs: their run() may still be returning in the pool thread
         self._retired: list[_Job] = []
         self._numbers = 0
-        self._cache: tuple[_Key, dict[int, Slice]] | None = None
+        #: the decoded slices of the last files read, least recently used first
+        self._cache: OrderedDict[tuple[str, str | None], tuple[_Key, dict[int, Slice]]] = (
+            OrderedDict()
+        )
         #: files read so far (tests and the benchmark)
         self.reads = 0
 
     def cached(self, path: str, sha256: str | None) -> dict[int, Slice] | None:
-        """The slices of this file version if they are the kept ones (no read)."""
-        if self._cache is None or self._cache[0][:2] != (path, sha256):
+        """The slices of this file version if they are kept (no read)."""
+        kept = self._cache.get((path, sha256))
+        if kept is None:
             return None
-        return self._cache[1] if _stat_key(path, sha256) == self._cache[0] else None
+        if _stat_key(path, sha256) != kept[0]:  # written since: read it again
+            del self._cache[(path, sha256)]
+            return None
+        self._cache.move_to_end((path, sha256))
+        return kept[1]
+
+    def kept_files(self) -> list[str]:
+        """The paths whose slices are kept, least recently used first (tests)."""
+        return [path for path, _ in self._cache]
+
+    def _keep(self, key: _Key | None, frames: dict[int, Slice]) -> None:
+        if key is None:  # no stat: nothing to check a later request against
+            return
+        name = (key[0], key[1])
+        self._cache.pop(name, None)
+        self._cache[name] = (key, frames)
+        total = sum(_nbytes(f) for _, f in self._cache.values())
+        while len(self._cache) > 1 and (len(self._cache) > KEEP_FILES or total > KEEP_BYTES):
+            _, (_, dropped) = self._cache.popitem(last=False)
+            total -= _nbytes(dropped)
 
     def request(self, path: str, sha256: str | None) -> None:
         """Read this file in the background; :attr:`loaded` says when (newest wins)."""
@@ -131,6 +164,12 @@ class SliceLoader(QObject):
             return
         if frames is not None:
             self.reads += 1
-            self._cache = (key, frames) if key is not None else None
+            self._keep(key, frames)
         if self.wanted == (job.path, job.sha256):
             self.loaded.emit(job.path, job.sha256, frames, problem)
+
+
+def _nbytes(frames: dict[int, Slice]) -> int:
+    return sum(
+        s.pixels.nbytes + (s.raw.nbytes if s.raw is not None else 0) for s in frames.values()
+    )
