@@ -20,13 +20,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import __version__
-from desktop.core.model_spec import CLASS_NAMES
+from desktop.core.model_spec import CLASS_NAMES, CaseRule
 from desktop.core.results import SliceResult, Status
 from desktop.ui.actions import install_menus, install_toolbar, make_action
 from desktop.ui.controller import Progress, RunController, not_found_text
 from desktop.ui.export_dialog import ExportFormat, export_results
 from desktop.ui.preview.pane import PreviewPane
 from desktop.ui.review.controller import ReviewController
+from desktop.ui.table.case_counts import CaseCounts, case_key
 from desktop.ui.table.model import ResultsModel
 from desktop.ui.table.proxy import ResultsProxy
 from desktop.ui.table.widgets import Banner, FilterBar, ProgressPanel, ResultsTable
@@ -76,6 +77,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
 
         self.model = ResultsModel(class_names, self)
+        # before the proxy: its row signals reach the case counts first
+        self.cases = CaseCounts(self.model, class_names, spec.case_rule if spec else CaseRule())
         self._first_pending = False  # the first row is about to be selected
         #: the automatic first-row selection draws its preview one event-loop turn later
         self._defer_preview = False
@@ -102,6 +105,7 @@ class MainWindow(QMainWindow):
             lambda text: self.statusBar().showMessage(text, 8000),
             data_dir,
         )
+        self.review.cases_text = self.cases.text
         self._build_layout(model_error)
         self._build_actions()
         self._connect()
@@ -187,6 +191,13 @@ class MainWindow(QMainWindow):
         self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.table.addAction(self.remove_action)
         self.clear_action = act("C&lear All", None, None, self.clear_all)
+        # the case's slices from anywhere in the window (in the table the arrows move rows)
+        self.previous_slice_action = act(
+            "&Previous Slice of Case", None, "Alt+Up", lambda: self.step_case(-1)
+        )
+        self.next_slice_action = act(
+            "&Next Slice of Case", None, "Alt+Down", lambda: self.step_case(1)
+        )
         opens = [self.open_files_action, self.open_folder_action]
         exports = [self.export_csv_action, self.export_json_action]
         quit_ = act("&Quit", None, key.Quit, self.close)
@@ -195,6 +206,7 @@ class MainWindow(QMainWindow):
             [
                 ("&File", [*opens, None, *exports, self.review.identifiers_action, None, quit_]),
                 ("&Edit", [self.cancel_action, self.remove_action, self.clear_action]),
+                ("&View", [self.previous_slice_action, self.next_slice_action]),
                 ("&Review", self.review.menu()),
                 ("&Help", [act("&About", None, None, self.about)]),
             ],
@@ -226,6 +238,7 @@ class MainWindow(QMainWindow):
         self.proxy.layoutChanged.connect(self._update_counts)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.preview.file_changed.connect(self.review.mark_changed)
+        self.preview.step_requested.connect(self.step_case)
         self.preview.default_folder = self.save_folder
 
     # -- opening ------------------------------------------------------------------------
@@ -308,7 +321,9 @@ class MainWindow(QMainWindow):
         self.filters.set_counts(self.proxy.rowCount(), total)
         counts = self.model.status_counts()
         words = [f"{counts[s]:,} {STATUS_WORDS[s]}" for s in Status if counts[s]]
-        self.counts.setText(f"{total:,} slices" + (": " + " · ".join(words) if words else ""))
+        slices = f"{total:,} slices" + (": " + " · ".join(words) if words else "")
+        cases = self.cases.text()
+        self.counts.setText(f"{cases} · {slices}" if cases else slices)
         has_rows = total > 0
         exports = (self.export_csv_action, self.export_json_action, self.clear_action)
         for a in (*exports, self.review.summary_action):
@@ -323,6 +338,31 @@ class MainWindow(QMainWindow):
             return
         self._pending_preview = None  # a later choice replaces a deferred one
         self.preview.show_result(result)
+
+    def step_case(self, step: int) -> bool:
+        """Select the next (``step`` > 0) or previous slice of the current row's case in
+        anatomical order, skipping slices the filters hide; False when there is none."""
+        current = self.table.currentIndex()
+        result = self.proxy.result_at(current.row()) if current.isValid() else None
+        if result is None or step == 0:
+            return False
+        key, here = case_key(result), result.slice_index
+        best: tuple[int, int] | None = None  # (distance, proxy row)
+        for i in range(self.model.rowCount()):
+            r = self.model.row_at(i).result
+            if case_key(r) != key or (r.slice_index - here) * step <= 0:
+                continue
+            distance = abs(r.slice_index - here)
+            if best is not None and distance >= best[0]:
+                continue
+            shown = self.proxy.mapFromSource(self.model.index(i, 0))
+            if shown.isValid():
+                best = (distance, shown.row())
+        if best is None:
+            return False
+        self.table.selectRow(best[1])
+        self.table.scrollTo(self.proxy.index(best[1], current.column()))
+        return True
 
     @property
     def preview_pending(self) -> bool:

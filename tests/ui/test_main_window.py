@@ -296,7 +296,7 @@ def test_delete_updates_the_counts_at_once(qtbot, window: MainWindow) -> None:
     window.table.selectRow(error_row)
     window.remove_selected()
     assert window.filters.shown.text() == "31 rows"
-    assert window.counts.text() == "31 slices: 31 ok"
+    assert window.counts.text() == "31 cases: 31 tumour suspected · 31 slices: 31 ok"
 
 
 def test_open_files_offers_all_files_first(qtbot, window: MainWindow, monkeypatch) -> None:

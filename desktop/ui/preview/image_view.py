@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from desktop.ui.preview import heatmap
@@ -15,9 +15,15 @@ class ImageView(QWidget):
     """Paints an image scaled to fit, centred, on a dark background.
 
     A drag with the right button (or Ctrl + left) reports ``window_dragged(dx, dy)``.
+    The mouse wheel, and Up/Down or PageUp/PageDown while the image has the focus (a
+    click gives it), report ``stepped(-1)`` (previous slice) or ``stepped(+1)`` (next).
     """
 
     window_dragged = Signal(float, float)
+    stepped = Signal(int)
+
+    #: one wheel notch (angleDelta units); a touchpad's small deltas add up to it
+    NOTCH = 120
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -26,6 +32,8 @@ class ImageView(QWidget):
         self.placeholder = "Select a row to see the slice"
         self.setMinimumSize(240, 240)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._wheel = 0
 
     def set_image(self, image: QImage | None, placeholder: str = "") -> None:
         self.image = image
@@ -54,6 +62,24 @@ class ImageView(QWidget):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self._drag_from = None
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        # wheel up (away from the user): the previous slice, as in DICOM viewers
+        self._wheel += event.angleDelta().y()
+        while abs(self._wheel) >= self.NOTCH:
+            step = -1 if self._wheel > 0 else 1
+            self._wheel += step * self.NOTCH
+            self.stepped.emit(step)
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = Qt.Key(event.key())
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_PageUp):
+            self.stepped.emit(-1)
+        elif key in (Qt.Key.Key_Down, Qt.Key.Key_PageDown):
+            self.stepped.emit(1)
+        else:
+            super().keyPressEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)

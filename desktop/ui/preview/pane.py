@@ -49,6 +49,8 @@ class PreviewPane(QWidget):
     shown = Signal()
     #: the current row's file is not the one that was classified (a SliceResult)
     file_changed = Signal(object)
+    #: the image asks for the previous (-1) or next (+1) slice of the case
+    step_requested = Signal(int)
 
     def __init__(
         self,
@@ -139,6 +141,7 @@ class PreviewPane(QWidget):
         lay.addWidget(box)
         lay.addWidget(self.review)
         self.view.window_dragged.connect(self.window_level.drag)
+        self.view.stepped.connect(self.step_requested)
         self.window_level.changed.connect(self._on_window_changed)
         self.show_heatmap.toggled.connect(self._refresh)
         self.opacity.valueChanged.connect(self._refresh)

@@ -75,6 +75,8 @@ class ReviewController(QObject):
         self.settings = QSettings(str(self.data_dir / "settings.ini"), QSettings.Format.IniFormat)
         self.store: DecisionStore | None = None
         self.summary_dialog: QWidget | None = None
+        #: the cases line of the summary (set by the window: its case counts)
+        self.cases_text: Callable[[], str] = lambda: ""
         self.problem = ""
         #: (path, sha256) of rows whose file changed since it was classified: no review
         self.changed: set[tuple[str, str | None]] = set()
@@ -281,7 +283,7 @@ class ReviewController(QObject):
 
         results = self.model.results()
         summary = summarise(((r, self.decision_of(r)) for r in results), self.model.class_names)
-        dialog = SummaryDialog(summary, self.window)
+        dialog = SummaryDialog(summary, self.window, self.cases_text())
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         self.summary_dialog = dialog

@@ -72,7 +72,9 @@ def _fit_height(t: QTableWidget) -> None:
 class SummaryDialog(QDialog):
     """Counts of the rows in the table (all rows, whatever the filters show)."""
 
-    def __init__(self, summary: AgreementSummary, parent: Any = None) -> None:
+    def __init__(self, summary: AgreementSummary, parent: Any = None, cases: str = "") -> None:
+        """``cases``: the rows' cases and their verdicts, e.g. "3 cases: 1 tumour
+        suspected, 2 no tumour" (the window's case counts), shown under the headline."""
         super().__init__(parent)
         self.setWindowTitle("Agreement between model and reviewer")
         self.summary = summary
@@ -107,6 +109,10 @@ class SummaryDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addWidget(self.headline)
+        self.cases = QLabel(f"The rows belong to {cases}." if cases else "")
+        self.cases.setWordWrap(True)
+        self.cases.setVisible(bool(cases))
+        lay.addWidget(self.cases)
         lay.addWidget(QLabel("<b>Per class</b> (rows the model called each class)"))
         lay.addWidget(self.per_class)
         lay.addWidget(QLabel("<b>Model said (rows) × reviewer said (columns)</b>"))
