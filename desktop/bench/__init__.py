@@ -3,7 +3,8 @@
 Modules: :mod:`machine` (what it ran on), :mod:`slices` (phantom or folder inputs),
 :mod:`headless` (onnxruntime ceiling, end-to-end pipeline, memory over many slices),
 :mod:`gui` / :mod:`gui_child` (offscreen window: startup, first row, GUI stalls),
-:mod:`torch_eager` (PyTorch eager, measured by ``scripts/bench_torch.py`` in a
+:mod:`folder` (decoding, network, end to end and the naive loop
+on the same files), :mod:`torch_eager` (PyTorch eager, measured by ``scripts/bench_torch.py`` in a
 subprocess so that nothing in ``desktop`` imports torch).
 """
 
@@ -20,4 +21,10 @@ KEYS = (
     "peak_rss_mb",
     "rss_growth_mb_per_1000",
     "startup_s",
+    "decode_cpu_ms",
+    "network_cpu_ms",
+    "end_to_end_cpu_ms",
+    "naive_img_s",
 )
+#: the figures of a folder run (issue 17 item 1), measured together on the same files
+FOLDER_FIGURES = ("decode_cpu_ms", "network_cpu_ms", "end_to_end_cpu_ms", "naive_img_s")

@@ -96,3 +96,60 @@ def test_the_preview_scenario_volume_is_a_readable_nifti(tmp_path: Path) -> None
     slices = list(read_slices(path))
     assert 6 <= len(slices) <= 12 and slices[0].pixels.shape == (32, 32)
     assert "gui_volume_stall_ms" in KEYS
+
+
+def test_folder_figures_exist_and_give_the_ratios(test_model_path: Path, tmp_path: Path) -> None:
+    from desktop.bench.folder import FOLDER_KEYS, folder_figures, ratios
+
+    files = write_phantoms(tmp_path, 6)
+    r = folder_figures(test_model_path, files, seconds=0.01, batch_sizes=(1, 4))
+    assert r["model_precision"] == "fp32" and r["main_kind"] == "image"
+    assert set(r["kinds"]) == {"image"}
+    for k in FOLDER_KEYS:
+        assert np.isfinite(r[k]) and r[k] > 0, k
+    net = r["kinds"]["image"]["details"]["network"]
+    assert net["batch"] in (1, 4) and net["threads"] >= 1
+    assert r["kinds"]["image"]["slices"] == 6
+    assert r["overhead_ratio"] == pytest.approx(
+        r["end_to_end_cpu_ms"] / (r["decode_cpu_ms"] + r["network_cpu_ms"])
+    )
+    assert r["speedup_vs_naive"] == pytest.approx(r["end_to_end_img_s"] / r["naive_img_s"])
+    assert ratios({"decode_cpu_ms": 1.0}) == {"overhead_ratio": None, "speedup_vs_naive": None}
+
+
+def test_folder_figures_by_kind_of_file(test_model_path: Path, tmp_path: Path) -> None:
+    from desktop.bench.folder import folder_figures
+    from desktop.bench.volumes import write_volume
+    from desktop.selftest import write_dicom
+
+    files = write_phantoms(tmp_path, 2)
+    px = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 2000) + 100
+    for i in range(2):
+        write_dicom(tmp_path / f"IM{i}.dcm", px)
+    files += [tmp_path / "IM0.dcm", tmp_path / "IM1.dcm"]
+    files.append(write_volume(tmp_path / "head.nii.gz", shape=(48, 48, 6)))
+    r = folder_figures(test_model_path, files, seconds=0.01, batch_sizes=(2,))
+    assert set(r["kinds"]) == {"image", "dicom", "nifti"}
+    for kind in ("dicom", "nifti"):
+        k = r["kinds"][kind]
+        assert k["slices"] > 0 and k["naive_img_s"] is None  # Pillow reads neither
+        for key in ("decode_cpu_ms", "network_cpu_ms", "end_to_end_cpu_ms", "end_to_end_img_s"):
+            assert np.isfinite(k[key]) and k[key] > 0, (kind, key)
+        assert k["overhead_ratio"] > 0
+
+
+def test_cli_folder_run_writes_the_folder_keys(test_model_path: Path, tmp_path: Path) -> None:
+    from desktop.bench.__main__ import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_phantoms(folder, 4)
+    out = tmp_path / "bench.json"
+    only = "decode_cpu_ms,network_cpu_ms,end_to_end_cpu_ms,end_to_end_img_s,naive_img_s"
+    argv = ["--folder", str(folder), "--images", "4", "--seconds", "0.01"]
+    assert main([*argv, "--model", str(test_model_path), "--json", str(out), "--only", only]) == 0
+    res = json.loads(out.read_text(encoding="utf-8"))
+    for k in only.split(","):
+        assert res[k] > 0, k
+    assert res["model_precision"] == "fp32" and res["machine"]["cores"]
+    assert res["ratios"]["overhead_ratio"] > 0 and res["ratios"]["speedup_vs_naive"] > 0
