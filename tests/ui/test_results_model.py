@@ -147,3 +147,31 @@ def test_remove_rows_in_ranges():
         "f.png",
     ]
     assert model.status_counts()[Status.UNCERTAIN] == 1
+
+
+def test_slices_of_a_volume_are_numbered_and_sort_in_anatomical_order() -> None:
+    """Issue 15: a volume's rows differ by more than a hidden Frame column; the number leads
+    the File text (names are middle-elided) and sorting by File keeps z order."""
+    from dataclasses import replace
+
+    from PySide6.QtCore import Qt
+
+    from desktop.ui.table.model import Column, ResultRow, ResultsModel
+    from tests.ui.conftest import make_result
+
+    vol = [
+        replace(make_result("head.nii.gz", frame=z), case="head.nii.gz", slice_index=z)
+        for z in (10, 2, 1)
+    ]
+    loose = make_result("a.jpg")
+    model = ResultsModel()
+    model.append_rows([ResultRow.from_result(r, None) for r in (*vol, loose)])
+    texts = [model.index(i, Column.FILE).data(Qt.ItemDataRole.DisplayRole) for i in range(4)]
+    assert texts == [
+        "slice 11 · head.nii.gz",
+        "slice 3 · head.nii.gz",
+        "slice 2 · head.nii.gz",
+        "a.jpg",
+    ]
+    keys = [model._sort_key(model._rows[i], Column.FILE) for i in range(3)]
+    assert sorted(range(3), key=lambda i: keys[i]) == [2, 1, 0]

@@ -81,12 +81,23 @@ class ResultRow:
     file_name: str
     folder: str
     has_thumbnail: bool = False
+    #: the File column's text: the name, and for a slice of a volume, a multi-frame file
+    #: or a series its number in anatomical order first (names are middle-elided, so the
+    #: number and the name's end, e.g. "flair.nii.gz", both stay visible)
+    label: str = ""
 
     @classmethod
     def from_result(cls, result: SliceResult, thumbnail: QImage | None) -> ResultRow:
         p = Path(result.path)
+        name = p.name
+        in_stack = (
+            result.slice_index > 0
+            or (result.case not in ("", name))
+            or name.lower().endswith((".nii", ".nii.gz"))
+        )
+        label = f"slice {result.slice_index + 1} · {name}" if in_stack else name
         # one folder string for all rows of a folder
-        return cls(result, thumbnail, p.name, sys.intern(str(p.parent)), thumbnail is not None)
+        return cls(result, thumbnail, name, sys.intern(str(p.parent)), thumbnail is not None, label)
 
 
 def _placeholder() -> QImage:
@@ -265,7 +276,7 @@ class ResultsModel(QAbstractTableModel):
         if col == Column.THUMBNAIL:
             return None
         if col == Column.FILE:
-            return row.file_name
+            return row.label or row.file_name
         if col == Column.FOLDER:
             return row.folder
         if col == Column.FRAME:
@@ -299,8 +310,9 @@ class ResultsModel(QAbstractTableModel):
         if col in PROBABILITY_COLUMNS:
             p = self._probability(r, col)
             return -1.0 if p is None else p
-        if col == Column.THUMBNAIL:
-            return row.file_name.lower()
+        if col in (Column.THUMBNAIL, Column.FILE):  # a volume's slices in anatomical order
+            # one string (Qt compares the sort role's values): name, case, z, frame
+            return f"{row.file_name.lower()}\0{r.case}\0{r.slice_index:09d}\0{r.frame:09d}"
         if col == Column.STATUS:
             return list(Status).index(r.status)
         if col == Column.PREDICTED:
