@@ -95,12 +95,17 @@ def pixel_std(pixels: NDArray[Any]) -> float:
     return float(np.std(np.asarray(pixels, dtype=np.float32)))
 
 
-def _normalise_cam(cam: NDArray[Any]) -> NDArray[np.float32]:
-    c = np.nan_to_num(np.asarray(cam, dtype=np.float32))
-    lo, hi = float(c.min()), float(c.max())
-    if hi - lo < 1e-12:
-        return np.zeros_like(c, dtype=np.float32)
-    return ((c - lo) / (hi - lo)).astype(np.float32)
+def _normalise_cams(cams: NDArray[Any]) -> NDArray[np.float32]:
+    """Each map of an N x h x w stack scaled to [0, 1] (a flat map becomes zeros; NaN
+    and infinities as :func:`numpy.nan_to_num`), in one pass over the batch."""
+    c = np.nan_to_num(np.asarray(cams, dtype=np.float32))
+    flat = c.reshape(len(c), -1)
+    lo = flat.min(axis=1)[:, None, None]
+    span = flat.max(axis=1)[:, None, None] - lo
+    flat_maps = span < 1e-12
+    out = (c - lo) / np.where(flat_maps, 1.0, span)
+    out[np.broadcast_to(flat_maps, out.shape)] = 0.0
+    return np.asarray(out, dtype=np.float32)
 
 
 def default_threads(cores: int | None = None) -> int:
@@ -260,16 +265,13 @@ class Classifier:
             return []
         out = self.outputs(batch)
         probs = softmax(out.logits, self.spec.temperature)
-        preds = []
-        for i in range(n):
-            top = int(np.argmax(probs[i]))
-            preds.append(
-                Prediction(
-                    probabilities=tuple(float(v) for v in probs[i]),
-                    cam=_normalise_cam(out.cam[i][top]),
-                    ood_score=float(out.ood[i]),
-                )
-            )
+        tops = probs.argmax(axis=1)
+        cams = _normalise_cams(out.cam[np.arange(n), tops])
+        rows, ood = probs.tolist(), out.ood.tolist()
+        preds = [
+            Prediction(probabilities=tuple(rows[i]), cam=cams[i], ood_score=ood[i])
+            for i in range(n)
+        ]
         return preds
 
     def status_of(self, slice_pixels: NDArray[Any], prediction: Prediction) -> tuple[Status, str]:

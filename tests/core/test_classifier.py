@@ -194,3 +194,20 @@ def test_colour_photographs_are_unsupported_before_the_network(tmp_path) -> None
     assert rows["photo.png"].status is Status.UNSUPPORTED
     assert "colour picture" in rows["photo.png"].message
     assert rows["grey_as_rgb.png"].status is Status.OK
+
+
+def test_cams_are_normalised_map_by_map_in_one_pass() -> None:
+    """Each heat map of a batch is scaled on its own; a flat map is all zeros, not NaN;
+    NaN and infinities are cleaned first (as the per-map code did)."""
+    from desktop.core.classifier import _normalise_cams
+
+    ramp = np.arange(16, dtype=np.float32).reshape(4, 4)
+    flat = np.full((4, 4), 3.0, np.float32)
+    dirty = ramp.copy()
+    dirty[0, 0], dirty[3, 3] = np.nan, -np.inf
+    out = _normalise_cams(np.stack([ramp * 10 - 5, flat, dirty]))
+    assert out.dtype == np.float32 and out.shape == (3, 4, 4)
+    np.testing.assert_allclose(out[0], ramp / 15.0, atol=1e-6)
+    assert not out[1].any() and np.isfinite(out).all()
+    assert out[2].min() == 0.0 and out[2].max() == 1.0
+    assert out[2][3, 3] == 0.0  # -inf became the lowest finite float, then 0
