@@ -55,8 +55,8 @@ FILE_FILTER = (
 )
 #: the preview's share of the window's width at first (the table gets the rest)
 PREVIEW_WIDTH = 440
-#: the case list's height at first (about six cases; the slice table gets the rest)
-CASE_LIST_HEIGHT = 230
+#: the case list's height at first (six cases and the decision bar; the slices get the rest)
+CASE_LIST_HEIGHT = 250
 #: settings key: the folder of the last export (exports and heat maps are offered there)
 EXPORT_FOLDER_KEY = "export/last_folder"
 
@@ -510,6 +510,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Removed {len(removed):,} row(s)", 5000)
 
     def clear_all(self) -> None:
+        self.case_panel.show_all()  # the next files' slices are not hidden by a case
         self.controller.release(self.model.paths())
         self.model.clear()
         self.preview.show_result(None)

@@ -81,7 +81,7 @@ def test_the_list_fills_and_updates_as_slices_stream(qtbot, qtmodeltester, windo
     assert window.case_list.rowCount() == 3
     group = window.case_list.row_of("images\0/data/loose")
     assert window.case_list.index(group, CaseColumn.CASE).data() == "40 images in loose"
-    assert window.case_list.index(group, CaseColumn.VERDICT).data() == "3 suspected · 37 no tumour"
+    assert window.case_list.index(group, CaseColumn.VERDICT).data() == "3 of 40 suspected"
     assert "2 cases + 40 single images" in window.case_panel.title.text()
     qtmodeltester.check(window.case_list)
     # removing a case's rows removes its row
@@ -141,6 +141,11 @@ def test_selecting_a_case_filters_the_table_and_selects_its_suspect_slice(qtbot,
     qtbot.mouseClick(window.case_panel.all_button, Qt.MouseButton.LeftButton)
     assert window.proxy.rowCount() == window.model.rowCount() == 23
     assert not window.case_panel.all_button.isEnabled()
+    # Clear All with a case selected: the next files' slices are all shown
+    window.case_panel.select_key("b")
+    window.clear_all()
+    window.model.append_rows([to_row(r) for r in volume("b", 2) + volume("d", 2)])
+    assert window.proxy.rowCount() == 4
 
 
 def test_keys_decide_on_the_case(qtbot, window) -> None:

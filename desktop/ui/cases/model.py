@@ -46,10 +46,19 @@ HEADERS = {
     CaseColumn.KIND: "Kind",
     CaseColumn.SLICES: "Slices",
     CaseColumn.VERDICT: "Verdict",
-    CaseColumn.CLASS: "Suspected class",
+    CaseColumn.CLASS: "Class",
     CaseColumn.RANGE: "Suspect slices",
-    CaseColumn.TUMOUR: "Tumour slices",
+    CaseColumn.TUMOUR: "Tumour",
     CaseColumn.REVIEWER: "Reviewer",
+}
+HEADER_TIPS = {
+    CaseColumn.CASE: "The volume file, the series' folder, or the folder of single images",
+    CaseColumn.SLICES: "Slices classified (of the slices planned, while a series arrives)",
+    CaseColumn.VERDICT: "The case verdict: one rule over the case's slices (see README, Cases)",
+    CaseColumn.CLASS: "The suspected tumour class of a suspect case",
+    CaseColumn.RANGE: "First to last suspect slice, numbered in anatomical order from 1",
+    CaseColumn.TUMOUR: "Slices with a tumour probability at or above the case rule's threshold",
+    CaseColumn.REVIEWER: "The reviewer's decision on the case (✓ confirms, ≠ overrides)",
 }
 KIND_WORDS = {
     CaseKind.DICOM_SERIES: "DICOM series",
@@ -334,6 +343,8 @@ class CaseListModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return HEADERS[CaseColumn(section)]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(CaseColumn(section))
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -385,16 +396,7 @@ class CaseListModel(QAbstractTableModel):
             return self._slices_text(e)
         if e.is_group:
             if col == CaseColumn.VERDICT:
-                words = {
-                    Verdict.TUMOUR_SUSPECTED: "suspected",
-                    Verdict.UNCERTAIN: "uncertain",
-                    Verdict.ERROR: "error",
-                    Verdict.NO_TUMOUR: "no tumour",
-                }
-                parts = [
-                    f"{e.group_counts[k]:,} {w}" for k, w in words.items() if e.group_counts[k]
-                ]
-                return " · ".join(parts)
+                return self._group_verdict(e)
             return ""
         if v is None:
             return ""
@@ -407,6 +409,17 @@ class CaseListModel(QAbstractTableModel):
         if col == CaseColumn.TUMOUR:
             return f"{v.tumour_slices:,}"
         return reviewer_words(self.decision_of(e))
+
+    @staticmethod
+    def _group_verdict(e: CaseEntry) -> str:
+        """E.g. "6 of 24 suspected" (the breakdown is in the tooltip)."""
+        n = sum(e.group_counts.values())
+        for v, word in ((Verdict.TUMOUR_SUSPECTED, "suspected"), (Verdict.UNCERTAIN, "uncertain")):
+            if e.group_counts[v]:
+                return f"{e.group_counts[v]:,} of {n:,} {word}"
+        if e.group_counts[Verdict.ERROR]:
+            return f"{e.group_counts[Verdict.ERROR]:,} of {n:,} error"
+        return "no tumour" if n else ""
 
     def _sort_key(self, e: CaseEntry, col: CaseColumn) -> Any:
         if col == CaseColumn.VERDICT:
@@ -438,7 +451,13 @@ class CaseListModel(QAbstractTableModel):
     def _tooltip(self, e: CaseEntry, col: CaseColumn) -> str | None:
         if col == CaseColumn.CASE:
             return e.case.path if e.case else e.name
-        if col == CaseColumn.VERDICT and e.verdict is not None and not e.is_group:
+        if col == CaseColumn.VERDICT and e.is_group:
+            return "\n".join(
+                f"{e.group_counts[v]:,} {VERDICT_TEXT[v].lower()}"
+                for v in VERDICT_RANK
+                if e.group_counts[v]
+            )
+        if col == CaseColumn.VERDICT and e.verdict is not None:
             return e.verdict.reason
         if col == CaseColumn.REVIEWER:
             d = self.decision_of(e)

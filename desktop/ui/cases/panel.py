@@ -35,15 +35,15 @@ from desktop.ui.cases.model import (
 from desktop.ui.review.panel import NoteEdit
 from desktop.ui.vocabulary import SortRole, class_label
 
+#: the Case column takes the width left (its names are middle-elided)
 WIDTHS = {
-    CaseColumn.CASE: 190,
-    CaseColumn.KIND: 92,
-    CaseColumn.SLICES: 64,
-    CaseColumn.VERDICT: 150,
-    CaseColumn.CLASS: 104,
-    CaseColumn.RANGE: 104,
-    CaseColumn.TUMOUR: 88,
-    CaseColumn.REVIEWER: 130,
+    CaseColumn.KIND: 102,
+    CaseColumn.SLICES: 54,
+    CaseColumn.VERDICT: 160,
+    CaseColumn.CLASS: 84,
+    CaseColumn.RANGE: 92,
+    CaseColumn.TUMOUR: 56,
+    CaseColumn.REVIEWER: 110,
 }
 
 
@@ -208,10 +208,13 @@ class CasePanel(QWidget):
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.setWordWrap(False)
+        # "…_t1ce.nii.gz": a file name's end tells volumes of one patient apart
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.setAlternatingRowColors(True)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(CaseColumn.CASE, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
         for col, w in WIDTHS.items():
             self.view.setColumnWidth(col, w)
         self.decision = CaseDecisionBar(class_names, negative)
