@@ -460,11 +460,11 @@ class MainWindow(QMainWindow):
             if verdict is None:
                 continue
             case = self.case_list.cases.get(key)
-            if case is None:  # rows added without a plan: what the rows say
-                rows = self.cases.results(key)
-                paths = tuple(dict.fromkeys(r.path for r in rows))
-                kind = CaseKind.IMAGE if len(rows) == 1 else CaseKind.MULTIFRAME
-                case = Case(key, str(Path(paths[0]).resolve()), kind, paths)
+            if case is None:  # rows added without a plan: what the case list made of them
+                paths = tuple(dict.fromkeys(r.path for r in self.cases.results(key)))
+                entry = self.case_list.entry_of(key)
+                kind = entry.kind if entry is not None else CaseKind.IMAGE
+                case = Case(key, entry.path if entry and entry.path else paths[0], kind, paths)
             out.append(CaseReport(case, verdict))
         return out
 

@@ -5,6 +5,7 @@ and is exported."""
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -240,3 +241,25 @@ def test_range_text_counts_from_one() -> None:
     assert case_model.range_text(40, 62, 140) == "41–63 of 140"
     assert case_model.range_text(5, 5, 10) == "6 of 10"
     assert case_model.range_text(None, None, 10) == ""
+
+
+def test_a_case_without_a_plan_keeps_its_decision_in_the_export(
+    qtbot, tmp_path: Path, data_dir: Path, test_model_path: Path, monkeypatch
+) -> None:
+    """Rows that came without a plan (each file a case of its own): the export names
+    the case by its file, and the decision made in the list is in it."""
+    from desktop.core.classifier import Classifier
+
+    w = MainWindow(Classifier.load(test_model_path))
+    qtbot.addWidget(w)
+    w.model.append_rows([to_row(r) for r in volume("v", 5, range(1, 4))])
+    w.case_panel.select_key("v")
+    w.case_panel.decision.buttons[2].click()  # no tumour
+    out = tmp_path / "cases.json"
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), ""))
+    )
+    assert w.export_cases("json")
+    (case,) = json.loads(out.read_text())["cases"]
+    assert (case["kind"], case["path"]) == ("nifti_volume", "/data/v/v.nii.gz")
+    assert (case["verdict"], case["reviewer_verdict"]) == ("tumour_suspected", "no_tumour")

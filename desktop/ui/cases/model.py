@@ -129,6 +129,8 @@ class CaseEntry:
     verdict: CaseVerdict | None = None
     #: a group: its cases by verdict
     group_counts: Counter[Verdict] = field(default_factory=Counter)
+    #: the case's path (a case the window has no plan for: its first slice's file)
+    path: str = ""
 
     @property
     def is_group(self) -> bool:
@@ -258,7 +260,10 @@ class CaseListModel(QAbstractTableModel):
                 self._entries[self._row_of[entry_key]].members.append(key)
             else:
                 name = case.id if case else key
-                self._append(CaseEntry(key, [key], case, kind, name, expected=_expected(case)))
+                path = case.path if case else self.counts.results(key)[0].path
+                entry = CaseEntry(key, [key], case, kind, name, expected=_expected(case))
+                entry.path = path
+                self._append(entry)
                 entry_key = key
             self._entry_of_case[key] = entry_key
         entry = self._entries[self._row_of[entry_key]]
@@ -325,6 +330,11 @@ class CaseListModel(QAbstractTableModel):
     def entry_key_of(self, case: str) -> str | None:
         """The row (entry key) a case's slices are shown under."""
         return self._entry_of_case.get(case)
+
+    def entry_of(self, case: str) -> CaseEntry | None:
+        """The row a case's slices are shown under."""
+        row = self._row_of.get(self._entry_of_case.get(case, ""))
+        return self._entries[row] if row is not None else None
 
     def row_of(self, key: str) -> int | None:
         return self._row_of.get(key)
@@ -472,4 +482,4 @@ def entry_case_key(entry: CaseEntry) -> tuple[str, str] | None:
         return None
     if entry.case is not None:
         return case_key(entry.case)
-    return (entry.key, "")
+    return (entry.path, "")  # as the window's cases export names a case without a plan
