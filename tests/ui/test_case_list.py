@@ -263,3 +263,20 @@ def test_a_case_without_a_plan_keeps_its_decision_in_the_export(
     (case,) = json.loads(out.read_text())["cases"]
     assert (case["kind"], case["path"]) == ("nifti_volume", "/data/v/v.nii.gz")
     assert (case["verdict"], case["reviewer_verdict"]) == ("tumour_suspected", "no_tumour")
+
+
+def test_a_suspect_verdict_stays_red_on_the_selected_row(window) -> None:
+    from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+
+    window.model.append_rows([to_row(r) for r in volume("v", 4, range(4))])
+    window.case_panel.select_key("v")
+    view, delegate = window.case_panel.view, window.case_panel.verdict_delegate
+    assert view.itemDelegateForColumn(CaseColumn.VERDICT) is delegate
+    option = QStyleOptionViewItem()
+    option.state = QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_Enabled
+    delegate.initStyleOption(option, window.case_panel.proxy.index(0, CaseColumn.VERDICT))
+    assert not option.state & QStyle.StateFlag.State_Selected
+    assert (
+        option.backgroundBrush.color()
+        == case_model.VERDICT_COLOURS[case_model.Verdict.TUMOUR_SUSPECTED][1]
+    )

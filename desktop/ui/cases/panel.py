@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -17,6 +17,9 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -39,11 +42,11 @@ from desktop.ui.vocabulary import SortRole, class_label
 WIDTHS = {
     CaseColumn.KIND: 102,
     CaseColumn.SLICES: 54,
-    CaseColumn.VERDICT: 160,
+    CaseColumn.VERDICT: 150,
     CaseColumn.CLASS: 84,
-    CaseColumn.RANGE: 92,
+    CaseColumn.RANGE: 98,
     CaseColumn.TUMOUR: 56,
-    CaseColumn.REVIEWER: 110,
+    CaseColumn.REVIEWER: 128,
 }
 
 
@@ -58,6 +61,17 @@ class CaseListProxy(QSortFilterProxyModel):
     def entry_at(self, row: int) -> CaseEntry | None:
         value = self.index(row, 0).data(EntryRole)
         return value if isinstance(value, CaseEntry) else None
+
+
+class VerdictDelegate(QStyledItemDelegate):
+    """The verdict cell keeps its colour on the selected row (a suspect case stays red)."""
+
+    def initStyleOption(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        if index.data(Qt.ItemDataRole.BackgroundRole) is not None:
+            option.state &= ~QStyle.StateFlag.State_Selected  # type: ignore[attr-defined]
 
 
 class CaseDecisionBar(QFrame):
@@ -211,6 +225,8 @@ class CasePanel(QWidget):
         # "…_t1ce.nii.gz": a file name's end tells volumes of one patient apart
         self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.setAlternatingRowColors(True)
+        self.verdict_delegate = VerdictDelegate(self.view)
+        self.view.setItemDelegateForColumn(CaseColumn.VERDICT, self.verdict_delegate)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(CaseColumn.CASE, QHeaderView.ResizeMode.Stretch)
