@@ -71,7 +71,7 @@ class VerdictDelegate(QStyledItemDelegate):
     ) -> None:
         super().initStyleOption(option, index)
         if index.data(Qt.ItemDataRole.BackgroundRole) is not None:
-            option.state &= ~QStyle.StateFlag.State_Selected  # type: ignore[attr-defined]
+            option.state &= ~QStyle.StateFlag.State_Selected
 
 
 class CaseDecisionBar(QFrame):
