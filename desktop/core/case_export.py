@@ -1,7 +1,8 @@
 """The cases export (CSV and JSON), written beside the slices export.
 
 One row per case: what it is, how many slices it has, its verdict and the counts
-behind it, with the same provenance and research-use notice as the slices export,
+behind it, the reviewer's decision on the case (empty when there is none), with the
+same provenance and research-use notice as the slices export,
 and the case rule that made the verdicts. Written atomically like the slices export.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from desktop.core.decisions import CaseDecision, CaseKey, case_key
 from desktop.core.export import Provenance, _atomic_write, _finite
 from desktop.core.model_spec import CaseRule
 from desktop.core.results import Status
@@ -36,6 +38,8 @@ CASE_COLUMNS = [
     "error",
     "reason",
 ]
+#: the reviewer's decision on the case (always present, empty when there is none)
+CASE_REVIEW_COLUMNS = ["reviewer_verdict", "reviewer_class", "reviewer_note", "reviewed_at"]
 CASE_EXTRA_COLUMNS = [
     "case_rule",
     "model_sha256",
@@ -55,7 +59,24 @@ def _opt(x: object | None) -> str:
     return "" if x is None else str(x)
 
 
-def case_row(report: CaseReport, prov: Provenance, rule: CaseRule) -> dict[str, str]:
+Decisions = Mapping[CaseKey, CaseDecision]
+
+
+def _review(report: CaseReport, decisions: Decisions | None) -> dict[str, str | None]:
+    d = decisions.get(case_key(report.case)) if decisions else None
+    if d is None:
+        return {k: None for k in CASE_REVIEW_COLUMNS}
+    return {
+        "reviewer_verdict": d.reviewer_verdict,
+        "reviewer_class": d.reviewer_class,
+        "reviewer_note": d.note,
+        "reviewed_at": d.reviewed_at,
+    }
+
+
+def case_row(
+    report: CaseReport, prov: Provenance, rule: CaseRule, decisions: Decisions | None = None
+) -> dict[str, str]:
     """One case as a CSV row (all values strings)."""
     c, v = report.case, report.verdict
     row = {
@@ -78,6 +99,7 @@ def case_row(report: CaseReport, prov: Provenance, rule: CaseRule) -> dict[str, 
     }
     for s in Status:
         row[s.value] = str(v.counts.get(s, 0))
+    row.update({k: _opt(x) for k, x in _review(report, decisions).items()})
     return row
 
 
@@ -87,17 +109,19 @@ def write_cases_csv(
     provenance: Provenance,
     rule: CaseRule,
     overwrite: bool = False,
+    decisions: Decisions | None = None,
 ) -> None:
     """Plain UTF-8 CSV, one row per case, the notice in every row."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CASE_COLUMNS + CASE_EXTRA_COLUMNS, lineterminator="\n")
+    columns = CASE_COLUMNS + CASE_REVIEW_COLUMNS + CASE_EXTRA_COLUMNS
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in reports:
-        writer.writerow(case_row(r, provenance, rule))
+        writer.writerow(case_row(r, provenance, rule, decisions))
     _atomic_write(path, buf.getvalue(), overwrite)
 
 
-def case_json(report: CaseReport) -> dict[str, Any]:
+def case_json(report: CaseReport, decisions: Decisions | None = None) -> dict[str, Any]:
     c, v = report.case, report.verdict
     return {
         "case": c.id,
@@ -112,6 +136,7 @@ def case_json(report: CaseReport) -> dict[str, Any]:
         "tumour_slices": v.tumour_slices,
         "counts": {s.value: v.counts.get(s, 0) for s in Status},
         "reason": v.reason,
+        **_review(report, decisions),
     }
 
 
@@ -121,13 +146,14 @@ def write_cases_json(
     provenance: Provenance,
     rule: CaseRule,
     overwrite: bool = False,
+    decisions: Decisions | None = None,
 ) -> None:
     """``{"notice", "provenance", "case_rule", "cases": [...]}`` as strict JSON."""
     doc = {
         "notice": provenance.notice,
         "provenance": asdict(provenance),
         "case_rule": asdict(rule),
-        "cases": [case_json(r) for r in reports],
+        "cases": [case_json(r, decisions) for r in reports],
     }
     text = json.dumps(_finite(doc), indent=1, ensure_ascii=False, allow_nan=False)
     _atomic_write(path, text + "\n", overwrite)

@@ -61,6 +61,9 @@ class Case:
     kind: CaseKind
     #: the files as given (a series: in anatomical order; else one file)
     files: tuple[str, ...]
+    #: a DICOM series' SeriesInstanceUID ("" otherwise): with ``path``, what keys the
+    #: reviewer's case decision (a folder may hold several series); never exported
+    series_uid: str = field(default="", repr=False)
 
 
 @dataclass
@@ -285,6 +288,7 @@ def plan_cases(
                 series_folder[slot],
                 CaseKind.DICOM_SERIES,
                 tuple(str(f) for f in ordered),
+                slot,
             )
             plan.cases.append(case)
             for index, f in enumerate(ordered):

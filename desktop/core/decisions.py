@@ -1,5 +1,10 @@
 """Reviewer decisions: a small SQLite store keyed by image sha256 + frame, and agreement.
 
+Decisions on a whole case (confirm or override its verdict) live in the same file, keyed
+by the case's resolved path and, for a DICOM series, a hash of its SeriesInstanceUID
+(a folder may hold several series): they follow the case when the same files are
+opened again, in any order and with any other files.
+
 Every change is committed at once (write-through; SQLite's journal makes a crash
 mid-write leave the previous state), so nothing is lost when the app is killed. The
 file is created on the first decision only: opening the app writes nothing.
@@ -7,15 +12,17 @@ file is created on the first decision only: opening the app writes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
+from desktop.core.cases import Case
 from desktop.core.results import SliceResult, Status
 
 #: environment variable that overrides the data folder (tests, portable installs)
@@ -36,6 +43,21 @@ CREATE TABLE IF NOT EXISTS decisions (
     PRIMARY KEY (image_sha256, frame)
 )
 """
+_CASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS case_decisions (
+    case_path TEXT NOT NULL,
+    series TEXT NOT NULL,
+    reviewer_verdict TEXT,
+    reviewer_class TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    model_verdict TEXT,
+    model_class TEXT,
+    reviewed_at TEXT NOT NULL,
+    PRIMARY KEY (case_path, series)
+)
+"""
+#: (resolved case path, sha256 of the series UID or "")
+CaseKey = tuple[str, str]
 
 
 def private_file(path: Path) -> None:
@@ -77,6 +99,49 @@ class Decision:
         return (self.image_sha256, self.frame)
 
 
+@dataclass(frozen=True)
+class CaseDecision:
+    """What the reviewer said about a whole case.
+
+    ``reviewer_verdict`` is ``"tumour_suspected"`` (with ``reviewer_class``, a tumour
+    class, or None: class not said) or ``"no_tumour"``; None: a note only.
+    ``model_verdict``/``model_class``: the case's verdict when the decision was made.
+    """
+
+    case_path: str
+    series: str
+    reviewer_verdict: str | None
+    reviewer_class: str | None = None
+    note: str = ""
+    model_verdict: str | None = None
+    model_class: str | None = None
+    reviewed_at: str = field(default_factory=lambda: now_iso())
+
+    @property
+    def key(self) -> CaseKey:
+        return (self.case_path, self.series)
+
+    @property
+    def agrees(self) -> bool | None:
+        """The reviewer's verdict (and class, when both name one) is the model's; None:
+        no reviewer verdict, or the model had no firm verdict (uncertain, error)."""
+        if self.reviewer_verdict is None or self.model_verdict not in CASE_VERDICTS:
+            return None
+        if self.reviewer_verdict != self.model_verdict:
+            return False
+        return self.reviewer_class is None or self.reviewer_class == self.model_class
+
+
+#: the verdicts a reviewer can give a case (the values of desktop.core.verdict.Verdict)
+CASE_VERDICTS = ("tumour_suspected", "no_tumour")
+
+
+def case_key(case: Case) -> CaseKey:
+    """The store key of a case (the series UID only as a hash)."""
+    uid = case.series_uid
+    return (case.path, hashlib.sha256(uid.encode()).hexdigest()[:32] if uid else "")
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -113,6 +178,7 @@ class DecisionStore:
         self.path = Path(data_dir) / DB_NAME
         self._conn: sqlite3.Connection | None = None
         self._cache: dict[Key, Decision] = {}
+        self._cases: dict[CaseKey, CaseDecision] = {}
         if self.path.exists():
             self._connect()
             self._load()
@@ -126,6 +192,7 @@ class DecisionStore:
             conn = sqlite3.connect(self.path, isolation_level=None)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(_SCHEMA)
+            conn.execute(_CASE_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise DecisionStoreError(f"cannot open the decisions file {self.path}: {exc}") from None
         self._conn = conn
@@ -138,11 +205,19 @@ class DecisionStore:
                 "SELECT image_sha256, frame, reviewer_class, note, model_class, reviewed_at"
                 " FROM decisions"
             ).fetchall()
+            case_rows = self._conn.execute(
+                "SELECT case_path, series, reviewer_verdict, reviewer_class, note,"
+                " model_verdict, model_class, reviewed_at FROM case_decisions"
+            ).fetchall()
         except sqlite3.Error as exc:
             raise DecisionStoreError(f"cannot read the decisions file {self.path}: {exc}") from None
         for sha, frame, cls, note, model, at in rows:
             d = Decision(str(sha), int(frame), cls, note or "", model, str(at))
             self._cache[d.key] = d
+        for path, series, verdict, cls, note, m_verdict, m_cls, at in case_rows:
+            c = CaseDecision(str(path), str(series), verdict, cls, note or "", m_verdict, m_cls)
+            c = replace(c, reviewed_at=str(at))
+            self._cases[c.key] = c
 
     # -- reading --------------------------------------------------------------------------
     def get(self, key: Key) -> Decision | None:
@@ -183,6 +258,36 @@ class DecisionStore:
                 self._cache.pop(d.key, None)
             else:
                 self._cache[d.key] = d
+
+    # -- case decisions -------------------------------------------------------------------
+    def get_case(self, key: CaseKey) -> CaseDecision | None:
+        return self._cases.get(key)
+
+    def all_cases(self) -> list[CaseDecision]:
+        return list(self._cases.values())
+
+    def put_case(self, decision: CaseDecision) -> None:
+        """Save a case decision; one with no verdict and no note is removed."""
+        conn = self._connect()
+        gone = decision.reviewer_verdict is None and not decision.note
+        try:
+            if gone:
+                conn.execute(
+                    "DELETE FROM case_decisions WHERE case_path=? AND series=?", decision.key
+                )
+            else:
+                d = decision
+                conn.execute(
+                    "INSERT OR REPLACE INTO case_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*d.key, d.reviewer_verdict, d.reviewer_class, d.note, d.model_verdict)
+                    + (d.model_class, d.reviewed_at),
+                )
+        except sqlite3.Error as exc:
+            raise DecisionStoreError(f"the decision was not saved ({self.path}): {exc}") from None
+        if gone:
+            self._cases.pop(decision.key, None)
+        else:
+            self._cases[decision.key] = decision
 
     def close(self) -> None:
         if self._conn is not None:

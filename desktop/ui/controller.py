@@ -43,6 +43,8 @@ class RunController(QObject):
     """Owns the worker queue, the dedup set and the session progress."""
 
     rows_arrived = Signal(object)  # list[ResultRow]
+    #: the cases a job will classify (list[Case]), before their rows
+    cases_planned = Signal(object)
     progress_changed = Signal(object)  # Progress
     busy_changed = Signal(bool)
     #: a message for the status bar
@@ -132,6 +134,7 @@ class RunController(QObject):
         worker = ClassifyWorker(paths, self.pipeline, self.seen, discover=self._discover)
         s = worker.signals
         s.discovered.connect(self._on_discovered)
+        s.planned.connect(self.cases_planned)
         s.results_ready.connect(self._on_rows)
         s.progressed.connect(self._on_progressed)
         s.errored.connect(self.errored)

@@ -9,8 +9,10 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from desktop.core.decisions import Decision, Key
+from desktop.core.decisions import CaseDecision, CaseKey, Decision, Key
+from desktop.core.model_spec import CaseRule
 from desktop.core.results import SliceResult
+from desktop.core.verdict import CaseReport
 
 
 class ExportFormat(str, Enum):
@@ -64,5 +66,43 @@ def export_results(
         )
     except (OSError, ValueError) as exc:  # say why; the table keeps every row
         QMessageBox.critical(parent, "Export failed", f"The results were not exported.\n\n{exc}")
+        return None
+    return path
+
+
+def export_cases(
+    parent: QWidget,
+    reports: Sequence[CaseReport],
+    classifier: Any,
+    fmt: ExportFormat,
+    rule: CaseRule,
+    decisions: Mapping[CaseKey, CaseDecision] | None = None,
+    folder: str | Path | None = None,
+) -> str | None:
+    """Ask for a file and write the cases export (one row per case, with the reviewer's
+    case decisions); the path written, or None (cancelled/failed)."""
+    from desktop.core import case_export, export
+
+    ext = fmt.value
+    name = f"brain-mri-review-cases.{ext}"
+    start = str(Path(folder) / name) if folder else name
+    path, _ = QFileDialog.getSaveFileName(
+        parent, f"Export Cases {ext.upper()}", start, f"{ext.upper()} (*.{ext})"
+    )
+    if not path:
+        return None
+    confirmed = path
+    if not path.lower().endswith(f".{ext}"):
+        path += f".{ext}"
+    writer = (
+        case_export.write_cases_csv if fmt is ExportFormat.CSV else case_export.write_cases_json
+    )
+    try:
+        if classifier is None:
+            raise ValueError("no model is loaded, so there is nothing to export")
+        provenance = export.Provenance.for_classifier(classifier)
+        writer(reports, path, provenance, rule, overwrite=path == confirmed, decisions=decisions)
+    except (OSError, ValueError) as exc:
+        QMessageBox.critical(parent, "Export failed", f"The cases were not exported.\n\n{exc}")
         return None
     return path

@@ -20,11 +20,16 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import __version__
+from desktop.core.cases import Case, CaseKind
 from desktop.core.model_spec import CLASS_NAMES, CaseRule
 from desktop.core.results import SliceResult, Status
+from desktop.core.verdict import CaseReport
 from desktop.ui.actions import install_menus, install_toolbar, make_action
+from desktop.ui.cases.model import CaseEntry, CaseListModel
+from desktop.ui.cases.panel import CasePanel
+from desktop.ui.cases.review import CaseReview
 from desktop.ui.controller import Progress, RunController, not_found_text
-from desktop.ui.export_dialog import ExportFormat, export_results
+from desktop.ui.export_dialog import ExportFormat, export_cases, export_results
 from desktop.ui.preview.pane import PreviewPane
 from desktop.ui.review.controller import ReviewController
 from desktop.ui.table.case_counts import CaseCounts, case_key
@@ -50,6 +55,8 @@ FILE_FILTER = (
 )
 #: the preview's share of the window's width at first (the table gets the rest)
 PREVIEW_WIDTH = 440
+#: the case list's height at first (six cases and the decision bar; the slices get the rest)
+CASE_LIST_HEIGHT = 250
 #: settings key: the folder of the last export (exports and heat maps are offered there)
 EXPORT_FOLDER_KEY = "export/last_folder"
 
@@ -78,7 +85,10 @@ class MainWindow(QMainWindow):
 
         self.model = ResultsModel(class_names, self)
         # before the proxy: its row signals reach the case counts first
-        self.cases = CaseCounts(self.model, class_names, spec.case_rule if spec else CaseRule())
+        self.case_rule = spec.case_rule if spec else CaseRule()
+        self.cases = CaseCounts(self.model, class_names, self.case_rule)
+        # the case list too: the slice table may filter by what it knows of each case
+        self.case_list = CaseListModel(self.cases, parent=self)
         self._first_pending = False  # the first row is about to be selected
         #: the automatic first-row selection draws its preview one event-loop turn later
         self._defer_preview = False
@@ -106,6 +116,16 @@ class MainWindow(QMainWindow):
             data_dir,
         )
         self.review.cases_text = self.cases.text
+        self.case_panel = CasePanel(self.case_list, class_names, self.case_rule.negative_class)
+        self.case_review = CaseReview(
+            self,
+            self.case_list,
+            self.case_panel,
+            lambda: self.review.store,
+            lambda text: self.statusBar().showMessage(text, 8000),
+            self.review.problem,
+        )
+        self.review.case_decisions_text = self.case_review.summary_text
         self._build_layout(model_error)
         self._build_actions()
         self._connect()
@@ -143,8 +163,16 @@ class MainWindow(QMainWindow):
         left_lay.setSpacing(0)
         left_lay.addWidget(self.filters)
         left_lay.addWidget(self.table, 1)
+        # cases above their slices: the first question is which case, then where
+        self.left_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.left_splitter.addWidget(self.case_panel)
+        self.left_splitter.addWidget(left)
+        self.left_splitter.setStretchFactor(0, 1)
+        self.left_splitter.setStretchFactor(1, 3)
+        self.left_splitter.setSizes([CASE_LIST_HEIGHT, max(200, self.height() - CASE_LIST_HEIGHT)])
+        self.left_splitter.setChildrenCollapsible(False)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.left_splitter)
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
@@ -198,15 +226,34 @@ class MainWindow(QMainWindow):
         self.next_slice_action = act(
             "&Next Slice of Case", None, "Alt+Down", lambda: self.step_case(1)
         )
+        self.case_list_action = act("Case &List", None, "Ctrl+L", self.focus_case_list)
+        self.all_cases_action = act(
+            "&All Cases' Slices", None, "Ctrl+Shift+L", self.case_panel.show_all
+        )
+        self.export_cases_csv_action = act(
+            "Export C&ases CSV…", None, None, lambda: self.export_cases("csv")
+        )
+        self.export_cases_json_action = act(
+            "Export Cases JS&ON…", None, None, lambda: self.export_cases("json")
+        )
         opens = [self.open_files_action, self.open_folder_action]
         exports = [self.export_csv_action, self.export_json_action]
+        case_exports = [self.export_cases_csv_action, self.export_cases_json_action]
         quit_ = act("&Quit", None, key.Quit, self.close)
         install_menus(
             self,
             [
-                ("&File", [*opens, None, *exports, self.review.identifiers_action, None, quit_]),
+                (
+                    "&File",
+                    [*opens, None, *exports, *case_exports]
+                    + [self.review.identifiers_action, None, quit_],
+                ),
                 ("&Edit", [self.cancel_action, self.remove_action, self.clear_action]),
-                ("&View", [self.previous_slice_action, self.next_slice_action]),
+                (
+                    "&View",
+                    [self.case_list_action, self.all_cases_action, None]
+                    + [self.previous_slice_action, self.next_slice_action],
+                ),
                 ("&Review", self.review.menu()),
                 ("&Help", [act("&About", None, None, self.about)]),
             ],
@@ -216,6 +263,8 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c = self.controller
+        c.cases_planned.connect(self.case_list.add_cases)
+        c.busy_changed.connect(self.case_list.set_busy)
         c.rows_arrived.connect(self._on_rows)
         c.progress_changed.connect(self._on_progress)
         c.busy_changed.connect(self._set_busy)
@@ -239,6 +288,7 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.preview.file_changed.connect(self.review.mark_changed)
         self.preview.step_requested.connect(self.step_case)
+        self.case_panel.case_selected.connect(self.show_case)
         self.preview.default_folder = self.save_folder
 
     # -- opening ------------------------------------------------------------------------
@@ -325,7 +375,13 @@ class MainWindow(QMainWindow):
         cases = self.cases.text()
         self.counts.setText(f"{cases} · {slices}" if cases else slices)
         has_rows = total > 0
-        exports = (self.export_csv_action, self.export_json_action, self.clear_action)
+        exports = (
+            self.export_csv_action,
+            self.export_json_action,
+            self.export_cases_csv_action,
+            self.export_cases_json_action,
+            self.clear_action,
+        )
         for a in (*exports, self.review.summary_action):
             a.setEnabled(has_rows)
 
@@ -364,6 +420,76 @@ class MainWindow(QMainWindow):
         self.table.scrollTo(self.proxy.index(best[1], current.column()))
         return True
 
+    # -- cases --------------------------------------------------------------------------
+    def focus_case_list(self) -> None:
+        """Ctrl+L: the keyboard goes to the case list (its keys decide on the case)."""
+        view = self.case_panel.view
+        view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        if not view.currentIndex().isValid() and self.case_panel.proxy.rowCount():
+            view.selectRow(0)
+
+    def show_case(self, entry: CaseEntry | None) -> None:
+        """Show only ``entry``'s slices in the table (None: all) and select its first
+        suspect slice, else its first slice in anatomical order."""
+        if entry is None:
+            self.proxy.set_case_filter(None)
+            return
+        key, entry_of = entry.key, self.case_list.entry_key_of
+        self.proxy.set_case_filter(lambda r: entry_of(r.case or r.path) == key)
+        target = entry.first_suspect
+        best: tuple[int, int] | None = None  # (slice index, proxy row)
+        for row in range(self.proxy.rowCount()):
+            r = self.proxy.result_at(row)
+            if r is None:
+                continue
+            if r.slice_index == target:
+                best = (r.slice_index, row)
+                break
+            if best is None or r.slice_index < best[0]:
+                best = (r.slice_index, row)
+        if best is not None:
+            self.table.selectRow(best[1])
+            self.table.scrollTo(self.proxy.index(best[1], 0))
+
+    def case_reports(self) -> list[CaseReport]:
+        """Every case with rows and its verdict, in the order their rows arrived."""
+        self.cases.recount()
+        out = []
+        for key in self.cases.case_keys():
+            verdict = self.cases.verdict(key)
+            if verdict is None:
+                continue
+            case = self.case_list.cases.get(key)
+            if case is None:  # rows added without a plan: what the case list made of them
+                paths = tuple(dict.fromkeys(r.path for r in self.cases.results(key)))
+                entry = self.case_list.entry_of(key)
+                kind = entry.kind if entry is not None else CaseKind.IMAGE
+                case = Case(key, entry.path if entry and entry.path else paths[0], kind, paths)
+            out.append(CaseReport(case, verdict))
+        return out
+
+    def export_cases(self, kind: str) -> bool:
+        """Export one row per case, with the reviewer's case decisions ("csv" | "json")."""
+        reports = self.case_reports()
+        if not reports:
+            self.statusBar().showMessage("Nothing to export yet", 5000)
+            return False
+        path = export_cases(
+            self,
+            reports,
+            self.classifier,
+            ExportFormat(kind),
+            self.case_rule,
+            decisions=self.case_review.decisions(),
+            folder=self.save_folder(),
+        )
+        if path is None:
+            return False
+        self.review.settings.setValue(EXPORT_FOLDER_KEY, str(Path(path).parent))
+        self.review.settings.sync()
+        self.statusBar().showMessage(f"Exported {len(reports):,} cases to {path}", 8000)
+        return True
+
     @property
     def preview_pending(self) -> bool:
         """True while the first row's preview waits for the next event-loop turn."""
@@ -384,6 +510,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Removed {len(removed):,} row(s)", 5000)
 
     def clear_all(self) -> None:
+        self.case_panel.show_all()  # the next files' slices are not hidden by a case
         self.controller.release(self.model.paths())
         self.model.clear()
         self.preview.show_result(None)

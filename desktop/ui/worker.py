@@ -129,6 +129,8 @@ class WorkerSignals(QObject):
     #: files to classify (new ones), files skipped by discovery (hidden / not images),
     #: the paths given that do not exist (list[str])
     discovered = Signal(int, int, object)
+    #: the cases to classify (list[Case]), before their first rows
+    planned = Signal(object)
     #: a list[ResultRow], one chunk
     results_ready = Signal(object)
     #: files done, files total
@@ -199,6 +201,7 @@ class ClassifyWorker(QRunnable):
         complete = False
         # DICOM headers only: a series is one case, its files in anatomical order
         plan = plan_cases(files, cancel=self.is_cancelled, taken=self._seen.case_ids)
+        self.signals.planned.emit(list(plan.cases))
         try:
             for result in self._pipeline.run(plan.files, cancel=self.is_cancelled, plan=plan):
                 if result.path != current:

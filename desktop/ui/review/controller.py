@@ -77,6 +77,8 @@ class ReviewController(QObject):
         self.summary_dialog: QWidget | None = None
         #: the cases line of the summary (set by the window: its case counts)
         self.cases_text: Callable[[], str] = lambda: ""
+        #: the reviewer's case decisions in a line (set by the window: its case review)
+        self.case_decisions_text: Callable[[], str] = lambda: ""
         self.problem = ""
         #: (path, sha256) of rows whose file changed since it was classified: no review
         self.changed: set[tuple[str, str | None]] = set()
@@ -283,7 +285,7 @@ class ReviewController(QObject):
 
         results = self.model.results()
         summary = summarise(((r, self.decision_of(r)) for r in results), self.model.class_names)
-        dialog = SummaryDialog(summary, self.window, self.cases_text())
+        dialog = SummaryDialog(summary, self.window, self.cases_text(), self.case_decisions_text())
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         self.summary_dialog = dialog

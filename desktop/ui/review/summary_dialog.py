@@ -72,9 +72,16 @@ def _fit_height(t: QTableWidget) -> None:
 class SummaryDialog(QDialog):
     """Counts of the rows in the table (all rows, whatever the filters show)."""
 
-    def __init__(self, summary: AgreementSummary, parent: Any = None, cases: str = "") -> None:
+    def __init__(
+        self,
+        summary: AgreementSummary,
+        parent: Any = None,
+        cases: str = "",
+        case_decisions: str = "",
+    ) -> None:
         """``cases``: the rows' cases and their verdicts, e.g. "3 cases: 1 tumour
-        suspected, 2 no tumour" (the window's case counts), shown under the headline."""
+        suspected, 2 no tumour" (the window's case counts), shown under the headline;
+        ``case_decisions``: the reviewer's verdicts on those cases, in a sentence."""
         super().__init__(parent)
         self.setWindowTitle("Agreement between model and reviewer")
         self.summary = summary
@@ -113,6 +120,10 @@ class SummaryDialog(QDialog):
         self.cases.setWordWrap(True)
         self.cases.setVisible(bool(cases))
         lay.addWidget(self.cases)
+        self.case_decisions = QLabel(case_decisions)
+        self.case_decisions.setWordWrap(True)
+        self.case_decisions.setVisible(bool(case_decisions))
+        lay.addWidget(self.case_decisions)
         lay.addWidget(QLabel("<b>Per class</b> (rows the model called each class)"))
         lay.addWidget(self.per_class)
         lay.addWidget(QLabel("<b>Model said (rows) × reviewer said (columns)</b>"))

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from PySide6.QtCore import QModelIndex, QObject
+from PySide6.QtCore import QModelIndex, QObject, Signal
 
 from desktop.core.model_spec import CaseRule
 from desktop.core.results import SliceResult
-from desktop.core.verdict import Verdict, case_verdict
+from desktop.core.verdict import CaseVerdict, Verdict, case_verdict
 from desktop.ui.table.model import ResultsModel
 
 #: how the status bar names the verdicts
@@ -30,6 +30,9 @@ def case_key(r: SliceResult) -> str:
 class CaseCounts(QObject):
     """Per-case slices and verdicts of a :class:`ResultsModel`, kept up to date."""
 
+    #: the cases (set[str]) a recount changed, whoever asked for it
+    recounted = Signal(object)
+
     def __init__(
         self,
         model: ResultsModel,
@@ -43,7 +46,7 @@ class CaseCounts(QObject):
         self.rule = rule
         #: case -> (path, frame) -> result
         self._slices: dict[str, dict[tuple[str, int], SliceResult]] = {}
-        self._verdicts: dict[str, Verdict] = {}
+        self._verdicts: dict[str, CaseVerdict] = {}
         self._dirty: set[str] = set()
         model.rowsInserted.connect(self._on_inserted)
         model.rowsAboutToBeRemoved.connect(self._on_removing)
@@ -76,20 +79,41 @@ class CaseCounts(QObject):
         if self.model.rowCount():
             self._on_inserted(QModelIndex(), 0, self.model.rowCount() - 1)
 
-    def _recount(self) -> None:
-        for key in self._dirty:
+    def recount(self) -> set[str]:
+        """Recount the cases whose rows changed since the last recount; those cases
+        (a case without rows any more has no verdict now)."""
+        changed = self._dirty
+        for key in changed:
             rows = self._slices.get(key)
             if rows:
-                verdict = case_verdict(rows.values(), self.class_names, self.rule)
-                self._verdicts[key] = verdict.verdict
+                self._verdicts[key] = case_verdict(rows.values(), self.class_names, self.rule)
             else:
                 self._verdicts.pop(key, None)
-        self._dirty.clear()
+        self._dirty = set()
+        if changed:
+            self.recounted.emit(changed)
+        return changed
+
+    def mark(self, key: str) -> None:
+        """Have the next recount recount ``key`` (a listener that came late)."""
+        self._dirty.add(key)
+
+    def verdict(self, key: str) -> CaseVerdict | None:
+        """The verdict of one case as of the last recount."""
+        return self._verdicts.get(key)
+
+    def results(self, key: str) -> list[SliceResult]:
+        """The case's slice results (any order)."""
+        return list(self._slices.get(key, {}).values())
+
+    def case_keys(self) -> list[str]:
+        """The cases, in the order their first row arrived."""
+        return list(self._slices)
 
     def verdict_counts(self) -> Counter[Verdict]:
         """How many cases have each verdict (recounting only the changed cases)."""
-        self._recount()
-        return Counter(self._verdicts.values())
+        self.recount()
+        return Counter(v.verdict for v in self._verdicts.values())
 
     def __len__(self) -> int:
         return len(self._slices)

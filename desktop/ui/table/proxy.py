@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
@@ -31,6 +32,8 @@ class ResultsProxy(QSortFilterProxyModel):
         self._class: str | None = None
         self._status: Status | None = None
         self._text = ""
+        #: the case list's choice: which slices' cases to show (None: all)
+        self._case: Callable[[SliceResult], bool] | None = None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         # every cell has the source's flags; answering here spares mapping each cell the
@@ -52,8 +55,14 @@ class ResultsProxy(QSortFilterProxyModel):
         self._text = text.strip().lower()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
+    def set_case_filter(self, accepts: Callable[[SliceResult], bool] | None) -> None:
+        """Show only the slices ``accepts`` takes (the selected case); None: all."""
+        self.beginFilterChange()
+        self._case = accepts
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
     def is_filtered(self) -> bool:
-        return bool(self._class or self._status or self._text)
+        return bool(self._class or self._status or self._text or self._case)
 
     def filterAcceptsRow(
         self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
@@ -63,6 +72,8 @@ class ResultsProxy(QSortFilterProxyModel):
             return True
         row = model.row_at(source_row)
         r: SliceResult = row.result
+        if self._case is not None and not self._case(r):
+            return False
         if self._status is not None and r.status is not self._status:
             return False
         if self._class is not None:
