@@ -26,6 +26,7 @@ from desktop.ui.actions import install_menus, install_toolbar, make_action
 from desktop.ui.controller import Progress, RunController, not_found_text
 from desktop.ui.export_dialog import ExportFormat, export_results
 from desktop.ui.preview.pane import PreviewPane
+from desktop.ui.preview.strip import CaseStripFeed, proxy_row_of_slice
 from desktop.ui.review.controller import ReviewController
 from desktop.ui.table.case_counts import CaseCounts, case_key
 from desktop.ui.table.model import ResultsModel
@@ -92,6 +93,9 @@ class MainWindow(QMainWindow):
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until asked
         self.filters = FilterBar(class_names)
         self.preview = PreviewPane(class_names, spec.preprocessing if spec else None)
+        self.strip_feed = CaseStripFeed(
+            self.model, self.preview.strip, class_names, self.cases.rule, self
+        )
         self.progress = ProgressPanel()
         self.counts = QLabel()
         self.model_label = QLabel()
@@ -239,6 +243,7 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.preview.file_changed.connect(self.review.mark_changed)
         self.preview.step_requested.connect(self.step_case)
+        self.preview.strip.slice_chosen.connect(self.select_slice)
         self.preview.default_folder = self.save_folder
 
     # -- opening ------------------------------------------------------------------------
@@ -332,6 +337,7 @@ class MainWindow(QMainWindow):
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         result = self.proxy.result_at(current.row()) if current.isValid() else None
         self.review.show_current(result)
+        self.strip_feed.show(result)
         if self._defer_preview and result is not None:
             self._pending_preview = result
             QTimer.singleShot(0, self._show_pending_preview)
@@ -362,6 +368,21 @@ class MainWindow(QMainWindow):
             return False
         self.table.selectRow(best[1])
         self.table.scrollTo(self.proxy.index(best[1], current.column()))
+        return True
+
+    def select_slice(self, index: int) -> bool:
+        """Select slice ``index`` of the current row's case (the slice strip's click), or
+        the nearest one the filters show; False when there is none."""
+        current = self.table.currentIndex()
+        result = self.proxy.result_at(current.row()) if current.isValid() else None
+        if result is None:
+            return False
+        row = proxy_row_of_slice(self.model, self.proxy, case_key(result), index)
+        if row is None:
+            return False
+        if row != current.row():
+            self.table.selectRow(row)
+            self.table.scrollTo(self.proxy.index(row, current.column()))
         return True
 
     @property

@@ -29,6 +29,7 @@ from desktop.core.results import SliceResult, Status
 from desktop.ui.preview import heatmap
 from desktop.ui.preview.image_view import ColourBar, ImageView
 from desktop.ui.preview.loader import SliceLoader
+from desktop.ui.preview.strip import SliceStrip
 from desktop.ui.preview.window_level import WindowLevelBar
 from desktop.ui.review.panel import ReviewPanel
 from desktop.ui.vocabulary import STATUS_WORDS, class_label, predicted_text
@@ -87,6 +88,8 @@ class PreviewPane(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setWordWrap(True)
         self.view = ImageView()
+        #: the current case's calls along z (hidden for a single image)
+        self.strip = SliceStrip()
         self.window_level = WindowLevelBar()
         self.review = ReviewPanel(self.class_names)
         self.show_heatmap = QCheckBox("Heat map")
@@ -131,6 +134,7 @@ class PreviewPane(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.title)
         lay.addWidget(self.view, 1)
+        lay.addWidget(self.strip)
         lay.addWidget(self.window_level)
         lay.addLayout(controls)
         legend = QHBoxLayout()

@@ -1,0 +1,455 @@
+"""The slice strip: the calls of the current case along z, one thin cell per slice.
+
+Under the preview's image: cell ``k`` is the case's slice ``k`` in anatomical order (the
+table's "slice k+1"), coloured by the call (the class colour of
+:mod:`desktop.ui.vocabulary`: firm calls in full colour, uncertain ones pale and
+hatched, unsupported grey, unreadable dark with a red tick, slices without a row yet
+left empty), with the current slice outlined and the case verdict's suspect range
+bracketed above. A click or a drag chooses a slice (:attr:`SliceStrip.slice_chosen`).
+
+What is drawn is computed by :func:`strip_data` (pure, testable without painting); the
+widget paints it in one pass (runs of equal cells as one rectangle: 620 slices are a
+handful of rectangles), and :class:`CaseStripFeed` keeps it in step with the results
+model while rows stream in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QHelpEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+)
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+
+from desktop.core.model_spec import CaseRule
+from desktop.core.results import SliceResult, Status
+from desktop.core.verdict import CaseVerdict, Verdict, case_verdict
+from desktop.ui.table.case_counts import VERDICT_WORDS, case_key
+from desktop.ui.table.model import ResultsModel
+from desktop.ui.table.proxy import ResultsProxy
+from desktop.ui.vocabulary import class_colour, class_label
+
+
+class CellState(str, Enum):
+    """What a cell of the strip stands for."""
+
+    FIRM = "ok"
+    UNCERTAIN = "uncertain"
+    UNSUPPORTED = "unsupported"
+    ERROR = "error"
+    #: no row for this slice: not read yet, or skipped as empty background
+    EMPTY = "empty"
+
+
+#: the fill of cells without a class colour (#rrggbb)
+UNSUPPORTED_FILL = "#a6a6a6"
+ERROR_FILL = "#4d4d4d"
+ERROR_MARK = "#c0203a"
+SUSPECT_MARK = "#b02030"
+#: how much of the class colour an uncertain cell keeps (the rest is white)
+PALE = 0.38
+
+_STATE_OF = {
+    Status.OK: CellState.FIRM,
+    Status.UNCERTAIN: CellState.UNCERTAIN,
+    Status.UNSUPPORTED: CellState.UNSUPPORTED,
+    Status.ERROR: CellState.ERROR,
+}
+
+
+@dataclass(frozen=True)
+class StripCell:
+    """One slice of the strip."""
+
+    slice_index: int
+    state: CellState
+    #: the fill as "#rrggbb" ("" for an empty cell)
+    fill: str
+    #: the class of the call (an uncertain slice: its best guess), else None
+    class_name: str | None
+    tooltip: str
+
+    @property
+    def hatched(self) -> bool:
+        return self.state is CellState.UNCERTAIN
+
+
+@dataclass(frozen=True)
+class StripData:
+    """Everything the strip draws for one case (cell ``k`` = slice index ``k``)."""
+
+    case: str
+    cells: tuple[StripCell, ...]
+    verdict: CaseVerdict | None
+    #: slice indices of the first and last suspect slice (the verdict's), or None
+    suspect: tuple[int, int] | None
+    #: slices with a row (the others are empty cells)
+    rows: int
+
+    @property
+    def caption(self) -> str:
+        """E.g. "brats_flair.nii.gz · 140 slices · tumour suspected (glioma), slices 42-78"."""
+        n = len(self.cells)
+        parts = [self.case, f"{n:,} slice{'s' if n != 1 else ''}"]
+        if self.rows < n:
+            parts[-1] = f"{self.rows:,} of {n:,} slices classified"
+        v = self.verdict
+        if v is not None:
+            words = VERDICT_WORDS[v.verdict]
+            if v.verdict is Verdict.TUMOUR_SUSPECTED and v.suspected_class:
+                words += f" ({class_label(v.suspected_class)})"
+            if self.suspect is not None:
+                a, b = self.suspect
+                words += f", slice {a + 1}" if a == b else f", slices {a + 1}-{b + 1}"
+            parts.append(words)
+        return " · ".join(parts)
+
+
+def _hex(colour: QColor) -> str:
+    return str(colour.name())
+
+
+def _pale(colour: QColor, keep: float) -> QColor:
+    r, g, b = colour.red(), colour.green(), colour.blue()
+    return QColor(*(round(255 - (255 - c) * keep) for c in (r, g, b)))
+
+
+def _cell(r: SliceResult, class_names: Sequence[str]) -> StripCell:
+    k = r.slice_index
+    state = _STATE_OF[r.status]
+    name = r.predicted_class if state in (CellState.FIRM, CellState.UNCERTAIN) else None
+    where = f"slice {k + 1}: "
+    if name is not None:
+        index = class_names.index(name) if name in class_names else 0
+        colour = class_colour(name, index)
+        if state is CellState.UNCERTAIN:
+            colour = _pale(colour, PALE)
+        conf = f" {r.confidence:.2f}" if r.confidence is not None else ""
+        guess = "?" if state is CellState.UNCERTAIN else ""
+        tip = f"{where}{class_label(name)}{guess}{conf}, {state.value}"
+        return StripCell(k, state, _hex(colour), name, tip)
+    fill = ERROR_FILL if state is CellState.ERROR else UNSUPPORTED_FILL
+    why = f" ({r.message})" if r.message else ""
+    return StripCell(k, state, fill, None, f"{where}{r.status.value}{why}")
+
+
+def _empty(k: int) -> StripCell:
+    tip = f"slice {k + 1}: no result (not read yet, or skipped as empty background)"
+    return StripCell(k, CellState.EMPTY, "", None, tip)
+
+
+def strip_data(
+    results: Iterable[SliceResult],
+    class_names: Sequence[str],
+    rule: CaseRule,
+    case: str = "",
+) -> StripData:
+    """The strip of one case from its slice results (any order).
+
+    Cells run from slice 0 to the largest slice index seen: the slices without a row
+    are empty cells (still to come while streaming, or empty background a NIfTI reader
+    skipped). The suspect range is :func:`~desktop.core.verdict.case_verdict`'s with
+    the model's ``rule``.
+    """
+    by_index: dict[int, SliceResult] = {}
+    for r in results:
+        by_index[r.slice_index] = r
+    if not by_index:
+        return StripData(case, (), None, None, 0)
+    names = list(class_names)
+    last = max(by_index)
+    cells = tuple(
+        _cell(by_index[k], names) if k in by_index else _empty(k) for k in range(last + 1)
+    )
+    verdict = case_verdict(by_index.values(), names, rule)
+    suspect = None
+    if verdict.first_slice is not None and verdict.last_slice is not None:
+        suspect = (verdict.first_slice, verdict.last_slice)
+    return StripData(case or case_key(by_index[last]), cells, verdict, suspect, len(by_index))
+
+
+class SliceStrip(QWidget):
+    """Paints a :class:`StripData`; a click or drag on a cell emits ``slice_chosen(k)``."""
+
+    #: the slice index the person clicked or dragged to
+    slice_chosen = Signal(int)
+
+    MARGIN = 4
+    CELLS_HEIGHT = 16
+    BRACKET_HEIGHT = 7
+    MARKER_HEIGHT = 7
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.data: StripData | None = None
+        self.current: int | None = None
+        self._dragging = False
+        self._last_chosen: int | None = None
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(self._height())
+        self.setMouseTracking(False)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("")  # per cell, in event()
+        self.setVisible(False)
+
+    def _height(self) -> int:
+        return (
+            self.fontMetrics().height()
+            + 2
+            + self.BRACKET_HEIGHT
+            + self.CELLS_HEIGHT
+            + self.MARKER_HEIGHT
+        )
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, self._height())
+
+    # -- content --------------------------------------------------------------------------
+    def set_data(self, data: StripData | None) -> None:
+        """Show ``data``; the strip hides for no case and for a case of one slice."""
+        self.data = data
+        self.setVisible(data is not None and len(data.cells) > 1)
+        self.update()
+
+    def set_current(self, index: int | None) -> None:
+        if index != self.current:
+            self.current = index
+            self.update()
+
+    # -- geometry -------------------------------------------------------------------------
+    def _cells_top(self) -> float:
+        return float(self.fontMetrics().height() + 2 + self.BRACKET_HEIGHT)
+
+    def _x(self, k: int) -> float:
+        """The left edge of cell ``k`` (``k`` = number of cells: the right end)."""
+        n = len(self.data.cells) if self.data is not None else 1
+        width = self.width() - 2 * self.MARGIN
+        return self.MARGIN + width * k / max(n, 1)
+
+    def cell_rect(self, k: int) -> QRectF:
+        return QRectF(self._x(k), self._cells_top(), self._x(k + 1) - self._x(k), self.CELLS_HEIGHT)
+
+    def cell_at(self, x: float) -> int | None:
+        """The cell under ``x`` (clamped to the ends), None without cells."""
+        if self.data is None or not self.data.cells:
+            return None
+        n = len(self.data.cells)
+        width = max(self.width() - 2 * self.MARGIN, 1)
+        k = int((x - self.MARGIN) * n / width)
+        return min(max(k, 0), n - 1)
+
+    # -- painting -------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        data = self.data
+        if data is None or not data.cells:
+            return
+        p = QPainter(self)
+        pal = self.palette()
+        fm = self.fontMetrics()
+        text_rect = QRectF(self.MARGIN, 0, self.width() - 2 * self.MARGIN, fm.height())
+        p.setPen(pal.windowText().color())
+        caption = fm.elidedText(data.caption, Qt.TextElideMode.ElideMiddle, int(text_rect.width()))
+        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        p.drawText(text_rect, int(left), caption)
+        top = self._cells_top()
+        track = QRectF(self._x(0), top, self._x(len(data.cells)) - self._x(0), self.CELLS_HEIGHT)
+        p.fillRect(track, pal.base())
+        self._paint_cells(p, data, top)
+        p.setPen(QPen(pal.mid().color(), 1))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(track)
+        if data.suspect is not None:
+            self._paint_suspect(p, *data.suspect, top)
+        if self.current is not None and 0 <= self.current < len(data.cells):
+            self._paint_current(p, self.current, top)
+        p.end()
+
+    def _paint_cells(self, p: QPainter, data: StripData, top: float) -> None:
+        cells = data.cells
+        start = 0
+        for k in range(1, len(cells) + 1):  # one rectangle per run of equal cells
+            if k < len(cells) and (cells[k].fill, cells[k].state) == (
+                cells[start].fill,
+                cells[start].state,
+            ):
+                continue
+            cell = cells[start]
+            rect = QRectF(self._x(start), top, self._x(k) - self._x(start), self.CELLS_HEIGHT)
+            if cell.fill:
+                p.fillRect(rect, QColor(cell.fill))
+            if cell.hatched:
+                dark = QColor(cell.fill).darker(135)
+                p.fillRect(rect, QBrush(dark, Qt.BrushStyle.BDiagPattern))
+            if cell.state is CellState.ERROR:
+                p.fillRect(QRectF(rect.x(), top, rect.width(), 4), QColor(ERROR_MARK))
+            start = k
+
+    def _paint_suspect(self, p: QPainter, first: int, last: int, top: float) -> None:
+        x0, x1 = self._x(first), max(self._x(last + 1), self._x(first) + 2)
+        y = top - self.BRACKET_HEIGHT + 2
+        p.setPen(QPen(QColor(SUSPECT_MARK), 2))
+        p.drawLine(QPointF(x0, y), QPointF(x1, y))
+        p.drawLine(QPointF(x0, y), QPointF(x0, top - 1))
+        p.drawLine(QPointF(x1, y), QPointF(x1, top - 1))
+
+    def _paint_current(self, p: QPainter, k: int, top: float) -> None:
+        x0, x1 = self._x(k), self._x(k + 1)
+        centre = (x0 + x1) / 2
+        half = max((x1 - x0) / 2, 1.5)
+        box = QRectF(centre - half - 1, top - 1, 2 * half + 2, self.CELLS_HEIGHT + 2)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(QColor("white"), 3))
+        p.drawRect(box)
+        p.setPen(QPen(self.palette().windowText().color(), 1.5))
+        p.drawRect(box)
+        below = top + self.CELLS_HEIGHT + 1
+        tri = QPolygonF(
+            [
+                QPointF(centre, below),
+                QPointF(centre - 5, below + self.MARKER_HEIGHT - 1),
+                QPointF(centre + 5, below + self.MARKER_HEIGHT - 1),
+            ]
+        )
+        p.setBrush(self.palette().windowText())
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawPolygon(tri)
+
+    # -- mouse and tooltips ---------------------------------------------------------------
+    def _choose(self, x: float) -> None:
+        k = self.cell_at(x)
+        if k is not None and k != self._last_chosen:
+            self._last_chosen = k
+            self.slice_chosen.emit(k)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        self._dragging = True
+        self._last_chosen = None
+        self._choose(event.position().x())
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._dragging:
+            self._choose(event.position().x())
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._dragging = False
+        self._last_chosen = None
+
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.ToolTip and isinstance(e, QHelpEvent):
+            k = self.cell_at(e.pos().x()) if self.data is not None else None
+            if k is None:
+                QToolTip.hideText()
+            else:
+                QToolTip.showText(e.globalPos(), self.data.cells[k].tooltip, self)  # type: ignore[union-attr]
+            return True
+        return super().event(e)
+
+
+class CaseStripFeed(QObject):
+    """Keeps a :class:`SliceStrip` on the current row's case as rows come and go.
+
+    The case's rows are gathered once when the current case changes; after that only
+    inserted and removed rows are looked at, so rows streaming into a 620-slice volume
+    cost a look at the new rows and one :func:`strip_data` per chunk.
+    """
+
+    def __init__(
+        self,
+        model: ResultsModel,
+        strip: SliceStrip,
+        class_names: Sequence[str],
+        rule: CaseRule,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.strip = strip
+        self.class_names = tuple(class_names)
+        self.rule = rule
+        self.case: str | None = None
+        #: (path, frame) -> result, of the current case
+        self._rows: dict[tuple[str, int], SliceResult] = {}
+        model.rowsInserted.connect(self._on_inserted)
+        model.rowsAboutToBeRemoved.connect(self._on_removing)
+        model.modelReset.connect(self._on_reset)
+
+    def show(self, result: SliceResult | None) -> None:
+        """Follow the current row (None: no row, the strip hides)."""
+        key = case_key(result) if result is not None else None
+        if key != self.case:
+            self.case = key
+            self._rows = {}
+            if key is not None:
+                self._add(0, self.model.rowCount() - 1)
+            self._redraw()
+        self.strip.set_current(result.slice_index if result is not None else None)
+
+    def _add(self, first: int, last: int) -> bool:
+        found = False
+        for i in range(first, last + 1):
+            r = self.model.row_at(i).result
+            if case_key(r) == self.case:
+                self._rows[(r.path, r.frame)] = r
+                found = True
+        return found
+
+    def _redraw(self) -> None:
+        if self.case is None:
+            self.strip.set_data(None)
+            return
+        self.strip.set_data(strip_data(self._rows.values(), self.class_names, self.rule, self.case))
+
+    def _on_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        if self.case is not None and self._add(first, last):
+            self._redraw()
+
+    def _on_removing(self, _parent: QModelIndex, first: int, last: int) -> None:
+        if self.case is None:
+            return
+        gone = False
+        for i in range(first, last + 1):
+            r = self.model.row_at(i).result
+            if case_key(r) == self.case:
+                gone = self._rows.pop((r.path, r.frame), None) is not None or gone
+        if gone:
+            self._redraw()
+
+    def _on_reset(self) -> None:
+        self._rows = {}
+        if self.case is not None:
+            self._add(0, self.model.rowCount() - 1)
+        self._redraw()
+
+
+def proxy_row_of_slice(
+    model: ResultsModel, proxy: ResultsProxy, case: str, index: int
+) -> int | None:
+    """The proxy row of ``case``'s slice ``index``, or of the shown slice of that case
+    nearest to it (a slice without a row, or one the filters hide); None if none shows."""
+    best: tuple[int, int, int] | None = None  # (distance, slice index, proxy row)
+    for i in range(model.rowCount()):
+        r = model.row_at(i).result
+        if case_key(r) != case:
+            continue
+        rank = (abs(r.slice_index - index), r.slice_index)
+        if best is not None and rank >= best[:2]:
+            continue
+        shown = proxy.mapFromSource(model.index(i, 0))
+        if shown.isValid():
+            best = (*rank, shown.row())
+    return best[2] if best is not None else None
