@@ -202,6 +202,10 @@ class MainWindow(QMainWindow):
         self.next_slice_action = act(
             "&Next Slice of Case", None, "Alt+Down", lambda: self.step_case(1)
         )
+        self.case_order_action = act("&Case Order", None, None, self.sort_by_case)
+        self.case_order_action.setStatusTip(
+            "Rows in the order the cases arrived, each case's slices in anatomical order"
+        )
         opens = [self.open_files_action, self.open_folder_action]
         exports = [self.export_csv_action, self.export_json_action]
         quit_ = act("&Quit", None, key.Quit, self.close)
@@ -210,7 +214,10 @@ class MainWindow(QMainWindow):
             [
                 ("&File", [*opens, None, *exports, self.review.identifiers_action, None, quit_]),
                 ("&Edit", [self.cancel_action, self.remove_action, self.clear_action]),
-                ("&View", [self.previous_slice_action, self.next_slice_action]),
+                (
+                    "&View",
+                    [self.previous_slice_action, self.next_slice_action, self.case_order_action],
+                ),
                 ("&Review", self.review.menu()),
                 ("&Help", [act("&About", None, None, self.about)]),
             ],
@@ -369,6 +376,11 @@ class MainWindow(QMainWindow):
         self.table.selectRow(best[1])
         self.table.scrollTo(self.proxy.index(best[1], current.column()))
         return True
+
+    def sort_by_case(self) -> None:
+        """The table in arrival order (as the window starts): the worker sends a case's
+        slices together and in anatomical order, so a volume reads top to bottom in z."""
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
 
     def select_slice(self, index: int) -> bool:
         """Select slice ``index`` of the current row's case (the slice strip's click), or

@@ -187,9 +187,9 @@ class SliceStrip(QWidget):
     slice_chosen = Signal(int)
 
     MARGIN = 4
-    CELLS_HEIGHT = 16
+    CELLS_HEIGHT = 20
     BRACKET_HEIGHT = 7
-    MARKER_HEIGHT = 7
+    MARKER_HEIGHT = 6
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -211,6 +211,7 @@ class SliceStrip(QWidget):
             + self.BRACKET_HEIGHT
             + self.CELLS_HEIGHT
             + self.MARKER_HEIGHT
+            + self.fontMetrics().height()
         )
 
     def sizeHint(self) -> QSize:
@@ -272,8 +273,12 @@ class SliceStrip(QWidget):
         p.drawRect(track)
         if data.suspect is not None:
             self._paint_suspect(p, *data.suspect, top)
-        if self.current is not None and 0 <= self.current < len(data.cells):
-            self._paint_current(p, self.current, top)
+        current = self.current
+        if current is not None and not 0 <= current < len(data.cells):
+            current = None
+        if current is not None:
+            self._paint_current(p, current, top)
+        self._paint_scale(p, len(data.cells), current, top)
         p.end()
 
     def _paint_cells(self, p: QPainter, data: StripData, top: float) -> None:
@@ -325,6 +330,36 @@ class SliceStrip(QWidget):
         p.setBrush(self.palette().windowText())
         p.setPen(Qt.PenStyle.NoPen)
         p.drawPolygon(tri)
+
+    def _paint_scale(self, p: QPainter, n: int, current: int | None, top: float) -> None:
+        """The slice numbers under the strip: the first, the last and the current one."""
+        fm = self.fontMetrics()
+        y = top + self.CELLS_HEIGHT + self.MARKER_HEIGHT
+        h = fm.height()
+        centre_v = Qt.AlignmentFlag.AlignVCenter
+        labels: list[tuple[QRectF, Qt.AlignmentFlag, str, bool]] = []
+        if current is not None:
+            text = f"slice {current + 1}"
+            w = fm.horizontalAdvance(text) + 4
+            centre = (self._x(current) + self._x(current + 1)) / 2
+            x = min(max(centre - w / 2, 0.0), self.width() - w)
+            labels.append((QRectF(x, y, w, h), Qt.AlignmentFlag.AlignHCenter, text, True))
+        first = QRectF(self.MARGIN, y, fm.horizontalAdvance("1") + 4, h)
+        last_text = str(n)
+        lw = fm.horizontalAdvance(last_text) + 4
+        last = QRectF(self.width() - self.MARGIN - lw, y, lw, h)
+        for rect, align, text in (
+            (first, Qt.AlignmentFlag.AlignLeft, "1"),
+            (last, Qt.AlignmentFlag.AlignRight, last_text),
+        ):
+            if not labels or not rect.intersects(labels[0][0].adjusted(-4, 0, 4, 0)):
+                labels.append((rect, align, text, False))
+        for rect, align, text, bold in labels:
+            font = p.font()
+            font.setBold(bold)
+            p.setFont(font)
+            p.setPen(self.palette().windowText().color() if bold else QColor(100, 100, 100))
+            p.drawText(rect, int(align | centre_v), text)
 
     # -- mouse and tooltips ---------------------------------------------------------------
     def _choose(self, x: float) -> None:
