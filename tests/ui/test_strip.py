@@ -73,6 +73,16 @@ def test_strip_data_colours_states_suspect_range_and_gaps() -> None:
     assert data.caption == (
         "vol · 9 of 10 slices classified · tumour suspected (glioma), slices 3-5"
     )
+    legend = [(words, hatched) for _, hatched, words in data.legend]
+    assert legend == [
+        ("no tumor", False),
+        ("glioma", False),
+        ("uncertain (pale)", True),
+        ("unsupported", False),
+        ("error", False),
+        ("no result", False),
+    ]
+    assert data.legend[1][0] == glioma
 
 
 def test_strip_data_of_a_clear_case_has_no_suspect_range() -> None:
@@ -245,3 +255,15 @@ def test_each_cell_has_its_tooltip(qtbot, monkeypatch) -> None:
     pos = strip.cell_rect(0).center().toPoint()
     QApplication.sendEvent(strip, QHelpEvent(QEvent.Type.ToolTip, pos, strip.mapToGlobal(pos)))
     assert shown == ["slice 4: glioma 0.93, ok", "slice 1: no tumor 0.90, ok"]
+
+
+def test_the_preview_title_numbers_the_slice_as_the_table_does(qtbot, window) -> None:
+    """The table says "slice 4 · s3.dcm"; the preview said "frame 0" for every file."""
+    window.model.append_rows([to_row(r) for r in volume(n=5)])
+    window.table.selectRow(3)
+    assert "slice 4" in window.preview.title.text()
+    assert "frame" not in window.preview.title.text()
+    window.model.append_rows([to_row(make_result("one.png", frame=0))])
+    window.table.selectRow(5)
+    assert "slice" not in window.preview.title.text()
+    wait_preview(qtbot, window.preview)

@@ -58,6 +58,8 @@ UNSUPPORTED_FILL = "#a6a6a6"
 ERROR_FILL = "#4d4d4d"
 ERROR_MARK = "#c0203a"
 SUSPECT_MARK = "#b02030"
+#: the legend's swatch for "uncertain" (made pale as the cells are)
+UNCERTAIN_SWATCH = "#707070"
 #: how much of the class colour an uncertain cell keeps (the rest is white)
 PALE = 0.38
 
@@ -97,6 +99,27 @@ class StripData:
     suspect: tuple[int, int] | None
     #: slices with a row (the others are empty cells)
     rows: int
+
+    @property
+    def legend(self) -> list[tuple[str, bool, str]]:
+        """(fill, hatched, words) of what this strip shows: its firm calls' classes as they
+        first appear along z, then uncertain, unsupported, unreadable, empty."""
+        firm: dict[str, str] = {}
+        states = set()
+        for c in self.cells:
+            states.add(c.state)
+            if c.state is CellState.FIRM and c.class_name is not None:
+                firm.setdefault(c.class_name, c.fill)
+        out = [(fill, False, class_label(name)) for name, fill in firm.items()]
+        if CellState.UNCERTAIN in states:
+            out.append((_hex(_pale(QColor(UNCERTAIN_SWATCH), PALE)), True, "uncertain (pale)"))
+        if CellState.UNSUPPORTED in states:
+            out.append((UNSUPPORTED_FILL, False, "unsupported"))
+        if CellState.ERROR in states:
+            out.append((ERROR_FILL, False, "error"))
+        if CellState.EMPTY in states:
+            out.append(("", False, "no result"))
+        return out
 
     @property
     def caption(self) -> str:
@@ -211,7 +234,7 @@ class SliceStrip(QWidget):
             + self.BRACKET_HEIGHT
             + self.CELLS_HEIGHT
             + self.MARKER_HEIGHT
-            + self.fontMetrics().height()
+            + 2 * self.fontMetrics().height()
         )
 
     def sizeHint(self) -> QSize:
@@ -279,6 +302,7 @@ class SliceStrip(QWidget):
         if current is not None:
             self._paint_current(p, current, top)
         self._paint_scale(p, len(data.cells), current, top)
+        self._paint_legend(p, data, top + self.CELLS_HEIGHT + self.MARKER_HEIGHT + fm.height())
         p.end()
 
     def _paint_cells(self, p: QPainter, data: StripData, top: float) -> None:
@@ -360,6 +384,30 @@ class SliceStrip(QWidget):
             p.setFont(font)
             p.setPen(self.palette().windowText().color() if bold else QColor(100, 100, 100))
             p.drawText(rect, int(align | centre_v), text)
+
+    def _paint_legend(self, p: QPainter, data: StripData, y: float) -> None:
+        fm = self.fontMetrics()
+        font = p.font()
+        font.setBold(False)
+        p.setFont(font)
+        x = float(self.MARGIN)
+        box = max(fm.height() - 6, 8)
+        for fill, hatched, words in data.legend:
+            w = box + 4 + fm.horizontalAdvance(words) + 12
+            if x + w - 12 > self.width() - self.MARGIN:
+                break
+            swatch = QRectF(x, y + (fm.height() - box) / 2, box, box)
+            if fill:
+                p.fillRect(swatch, QColor(fill))
+            if hatched:
+                p.fillRect(swatch, QBrush(QColor(fill).darker(135), Qt.BrushStyle.BDiagPattern))
+            p.setPen(QPen(self.palette().mid().color(), 1))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(swatch)
+            p.setPen(QColor(80, 80, 80))
+            text = QRectF(x + box + 4, y, w - box - 4, fm.height())
+            p.drawText(text, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), words)
+            x += w
 
     # -- mouse and tooltips ---------------------------------------------------------------
     def _choose(self, x: float) -> None:

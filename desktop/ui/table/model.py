@@ -90,14 +90,22 @@ class ResultRow:
     def from_result(cls, result: SliceResult, thumbnail: QImage | None) -> ResultRow:
         p = Path(result.path)
         name = p.name
-        in_stack = (
-            result.slice_index > 0
-            or (result.case not in ("", name))
-            or name.lower().endswith((".nii", ".nii.gz"))
-        )
-        label = f"slice {result.slice_index + 1} · {name}" if in_stack else name
+        number = slice_number(result)
+        label = f"slice {number} · {name}" if number is not None else name
         # one folder string for all rows of a folder
         return cls(result, thumbnail, name, sys.intern(str(p.parent)), thumbnail is not None, label)
+
+
+def slice_number(result: SliceResult) -> int | None:
+    """The slice's number in its case in anatomical order (1 = the first) when it is a
+    slice of a volume, a series or a multi-frame file; None for an image of its own."""
+    name = Path(result.path).name
+    in_stack = (
+        result.slice_index > 0
+        or (result.case not in ("", name))
+        or name.lower().endswith((".nii", ".nii.gz"))
+    )
+    return result.slice_index + 1 if in_stack else None
 
 
 def _placeholder() -> QImage:
