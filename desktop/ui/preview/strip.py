@@ -58,8 +58,6 @@ UNSUPPORTED_FILL = "#a6a6a6"
 ERROR_FILL = "#4d4d4d"
 ERROR_MARK = "#c0203a"
 SUSPECT_MARK = "#b02030"
-#: the legend's swatch for "uncertain" (made pale as the cells are)
-UNCERTAIN_SWATCH = "#707070"
 #: how much of the class colour an uncertain cell keeps (the rest is white)
 PALE = 0.38
 
@@ -102,23 +100,26 @@ class StripData:
 
     @property
     def legend(self) -> list[tuple[str, bool, str]]:
-        """(fill, hatched, words) of what this strip shows: its firm calls' classes as they
-        first appear along z, then uncertain, unsupported, unreadable, empty."""
-        firm: dict[str, str] = {}
-        states = set()
+        """(fill, hatched, words) of what this strip shows, as it first appears along z:
+        each class of a firm call ("glioma") and of an uncertain one's best guess
+        ("glioma?", as the table's "uncertain (glioma?)"), then unsupported, unreadable
+        and empty cells."""
+        seen: dict[tuple[str, bool, str], None] = {}
+        rest: dict[CellState, None] = {}
         for c in self.cells:
-            states.add(c.state)
-            if c.state is CellState.FIRM and c.class_name is not None:
-                firm.setdefault(c.class_name, c.fill)
-        out = [(fill, False, class_label(name)) for name, fill in firm.items()]
-        if CellState.UNCERTAIN in states:
-            out.append((_hex(_pale(QColor(UNCERTAIN_SWATCH), PALE)), True, "uncertain (pale)"))
-        if CellState.UNSUPPORTED in states:
-            out.append((UNSUPPORTED_FILL, False, "unsupported"))
-        if CellState.ERROR in states:
-            out.append((ERROR_FILL, False, "error"))
-        if CellState.EMPTY in states:
-            out.append(("", False, "no result"))
+            if c.class_name is not None:
+                guess = "?" if c.hatched else ""
+                seen.setdefault((c.fill, c.hatched, class_label(c.class_name) + guess), None)
+            else:
+                rest.setdefault(c.state, None)
+        out = list(seen)
+        for state, fill, words in (
+            (CellState.UNSUPPORTED, UNSUPPORTED_FILL, "unsupported"),
+            (CellState.ERROR, ERROR_FILL, "error"),
+            (CellState.EMPTY, "", "no result"),
+        ):
+            if state in rest:
+                out.append((fill, False, words))
         return out
 
     @property
@@ -394,7 +395,9 @@ class SliceStrip(QWidget):
         box = max(fm.height() - 6, 8)
         for fill, hatched, words in data.legend:
             w = box + 4 + fm.horizontalAdvance(words) + 12
-            if x + w - 12 > self.width() - self.MARGIN:
+            if x + w - 12 > self.width() - self.MARGIN:  # no room: say that there is more
+                p.setPen(QColor(80, 80, 80))
+                p.drawText(QRectF(x, y, 20, fm.height()), int(Qt.AlignmentFlag.AlignLeft), "…")
                 break
             swatch = QRectF(x, y + (fm.height() - box) / 2, box, box)
             if fill:
