@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QColor, QHelpEvent
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QHelpEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from desktop.core.model_spec import CLASS_NAMES, CaseRule
@@ -14,6 +14,7 @@ from desktop.core.results import SliceResult, Status
 from desktop.ui.main_window import MainWindow
 from desktop.ui.preview.strip import (
     ERROR_FILL,
+    STRIP_HELP,
     UNSUPPORTED_FILL,
     CellState,
     SliceStrip,
@@ -111,6 +112,25 @@ def test_the_strip_hides_for_no_case_and_a_single_image(qtbot) -> None:
     assert strip.isHidden()
     strip.set_data(None)
     assert strip.isHidden()
+
+
+def test_a_narrow_strip_elides_the_case_name_not_the_verdict(qtbot) -> None:
+    rows = volume("Brats18_2013_2_1_t1ce_a_long_name.nii.gz", n=12, tumour=range(4, 9))
+    data = strip_data(rows, CLASS_NAMES, CaseRule())
+    strip = SliceStrip()
+    qtbot.addWidget(strip)
+    strip.set_data(data)
+    bold = QFont(strip.font())
+    bold.setBold(True)
+    head = QFontMetricsF(bold).horizontalAdvance(data.headline)
+    count = QFontMetricsF(strip.font()).horizontalAdvance(" · 12 slices")
+    assert data.headline == "tumour suspected (glioma), slices 5-9"
+    verdict, name = strip.caption_parts(head + count + 100)
+    assert verdict == data.headline  # whole
+    assert name.startswith(" · Br") and "…" in name and name.endswith(" · 12 slices")
+    assert strip.caption_parts(head + count + 2) == (data.headline, " · 12 slices")
+    assert strip.caption_parts(head + 2) == (data.headline, "")
+    assert strip.caption_parts(head + count + 2000) == (data.headline, f" · {data.about}")
 
 
 def test_620_slices_are_painted_by_the_strip_itself(qtbot) -> None:
@@ -255,6 +275,8 @@ def test_each_cell_has_its_tooltip(qtbot, monkeypatch) -> None:
     pos = strip.cell_rect(0).center().toPoint()
     QApplication.sendEvent(strip, QHelpEvent(QEvent.Type.ToolTip, pos, strip.mapToGlobal(pos)))
     assert shown == ["slice 4: glioma 0.93, ok", "slice 1: no tumor 0.90, ok"]
+    # away from the cells (the caption, the legend): what the strip is
+    assert strip.tooltip_at(pos.x(), strip.height() - 2) == STRIP_HELP
 
 
 def test_the_preview_title_numbers_the_slice_as_the_table_does(qtbot, window) -> None:

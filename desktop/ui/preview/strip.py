@@ -24,6 +24,8 @@ from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, QSize,
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QFont,
+    QFontMetricsF,
     QHelpEvent,
     QMouseEvent,
     QPainter,
@@ -58,6 +60,13 @@ UNSUPPORTED_FILL = "#a6a6a6"
 ERROR_FILL = "#4d4d4d"
 ERROR_MARK = "#c0203a"
 SUSPECT_MARK = "#b02030"
+#: the strip's tooltip away from its cells
+STRIP_HELP = (
+    "The case's slices along z, slice 1 on the left: each cell the model's call "
+    "(pale and hatched: uncertain, the best guess's colour; grey: unsupported; dark: "
+    "error; empty: no result). The red bracket marks the suspect slices of the case "
+    "verdict. Click or drag to go to a slice."
+)
 #: how much of the class colour an uncertain cell keeps (the rest is white)
 PALE = 0.38
 
@@ -123,22 +132,36 @@ class StripData:
         return out
 
     @property
+    def headline(self) -> str:
+        """The verdict, e.g. "tumour suspected (glioma), slices 42-78" ("" without one)."""
+        v = self.verdict
+        if v is None:
+            return ""
+        words = VERDICT_WORDS[v.verdict]
+        if v.verdict is Verdict.TUMOUR_SUSPECTED and v.suspected_class:
+            words += f" ({class_label(v.suspected_class)})"
+        if self.suspect is not None:
+            a, b = self.suspect
+            words += f", slice {a + 1}" if a == b else f", slices {a + 1}-{b + 1}"
+        return words
+
+    @property
+    def count(self) -> str:
+        """E.g. "140 slices", or "12 of 140 slices classified" while some have no row."""
+        n = len(self.cells)
+        if self.rows < n:
+            return f"{self.rows:,} of {n:,} slices classified"
+        return f"{n:,} slice{'s' if n != 1 else ''}"
+
+    @property
+    def about(self) -> str:
+        """The case and its slices, e.g. "brats_flair.nii.gz · 140 slices"."""
+        return f"{self.case} · {self.count}"
+
+    @property
     def caption(self) -> str:
         """E.g. "brats_flair.nii.gz · 140 slices · tumour suspected (glioma), slices 42-78"."""
-        n = len(self.cells)
-        parts = [self.case, f"{n:,} slice{'s' if n != 1 else ''}"]
-        if self.rows < n:
-            parts[-1] = f"{self.rows:,} of {n:,} slices classified"
-        v = self.verdict
-        if v is not None:
-            words = VERDICT_WORDS[v.verdict]
-            if v.verdict is Verdict.TUMOUR_SUSPECTED and v.suspected_class:
-                words += f" ({class_label(v.suspected_class)})"
-            if self.suspect is not None:
-                a, b = self.suspect
-                words += f", slice {a + 1}" if a == b else f", slices {a + 1}-{b + 1}"
-            parts.append(words)
-        return " · ".join(parts)
+        return " · ".join(x for x in (self.about, self.headline) if x)
 
 
 def _hex(colour: QColor) -> str:
@@ -284,10 +307,7 @@ class SliceStrip(QWidget):
         pal = self.palette()
         fm = self.fontMetrics()
         text_rect = QRectF(self.MARGIN, 0, self.width() - 2 * self.MARGIN, fm.height())
-        p.setPen(pal.windowText().color())
-        caption = fm.elidedText(data.caption, Qt.TextElideMode.ElideMiddle, int(text_rect.width()))
-        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-        p.drawText(text_rect, int(left), caption)
+        self._paint_caption(p, data, text_rect)
         top = self._cells_top()
         track = QRectF(self._x(0), top, self._x(len(data.cells)) - self._x(0), self.CELLS_HEIGHT)
         p.fillRect(track, pal.base())
@@ -305,6 +325,49 @@ class SliceStrip(QWidget):
         self._paint_scale(p, len(data.cells), current, top)
         self._paint_legend(p, data, top + self.CELLS_HEIGHT + self.MARKER_HEIGHT + fm.height())
         p.end()
+
+    def _bold(self) -> QFont:
+        font = QFont(self.font())
+        font.setBold(True)
+        return font
+
+    def caption_parts(self, width: float) -> tuple[str, str]:
+        """The caption's two parts as drawn in ``width`` pixels: the verdict (bold) and
+        the case with its slices; when room is short the case's name is elided, not the
+        verdict."""
+        data = self.data
+        if data is None:
+            return "", ""
+        bold = QFontMetricsF(self._bold())
+        head = bold.elidedText(data.headline, Qt.TextElideMode.ElideRight, width)
+        fm = QFontMetricsF(self.font())
+        lead = " · " if head else ""
+        count = f" · {data.count}"
+        room = width - bold.horizontalAdvance(head) - fm.horizontalAdvance(lead + count)
+        if room < fm.horizontalAdvance("…") * 4:  # no room for the name: the count alone
+            alone = lead + data.count
+            fits = fm.horizontalAdvance(alone) <= width - bold.horizontalAdvance(head)
+            return head, alone if fits else ""
+        name = fm.elidedText(data.case, Qt.TextElideMode.ElideMiddle, room)
+        return head, f"{lead}{name}{count}"
+
+    def _paint_caption(self, p: QPainter, data: StripData, rect: QRectF) -> None:
+        """The verdict first, in bold (red when a tumour is suspected), then the rest."""
+        left = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        head, rest = self.caption_parts(rect.width())
+        x = rect.x()
+        if head:
+            suspected = (
+                data.verdict is not None and data.verdict.verdict is Verdict.TUMOUR_SUSPECTED
+            )
+            p.setFont(self._bold())
+            p.setPen(QColor(SUSPECT_MARK) if suspected else self.palette().windowText().color())
+            p.drawText(QRectF(x, rect.y(), rect.width(), rect.height()), left, head)
+            x += QFontMetricsF(self._bold()).horizontalAdvance(head)
+        p.setFont(self.font())
+        if rest:
+            p.setPen(QColor(80, 80, 80))
+            p.drawText(QRectF(x, rect.y(), rect.right() - x, rect.height()), left, rest)
 
     def _paint_cells(self, p: QPainter, data: StripData, top: float) -> None:
         cells = data.cells
@@ -435,13 +498,24 @@ class SliceStrip(QWidget):
         self._dragging = False
         self._last_chosen = None
 
+    def tooltip_at(self, x: float, y: float) -> str:
+        """A cell's call over the cells (and the suspect bracket above them), what the
+        strip is elsewhere."""
+        top = self._cells_top()
+        k = self.cell_at(x)
+        if self.data is None or k is None:
+            return ""
+        if top - self.BRACKET_HEIGHT <= y <= top + self.CELLS_HEIGHT + self.MARKER_HEIGHT:
+            return self.data.cells[k].tooltip
+        return STRIP_HELP
+
     def event(self, e: QEvent) -> bool:
         if e.type() == QEvent.Type.ToolTip and isinstance(e, QHelpEvent):
-            k = self.cell_at(e.pos().x()) if self.data is not None else None
-            if k is None:
-                QToolTip.hideText()
+            text = self.tooltip_at(e.pos().x(), e.pos().y())
+            if text:
+                QToolTip.showText(e.globalPos(), text, self)
             else:
-                QToolTip.showText(e.globalPos(), self.data.cells[k].tooltip, self)  # type: ignore[union-attr]
+                QToolTip.hideText()
             return True
         return super().event(e)
 
