@@ -26,7 +26,7 @@ from desktop.ui.actions import install_menus, install_toolbar, make_action
 from desktop.ui.controller import Progress, RunController, not_found_text
 from desktop.ui.export_dialog import ExportFormat, export_results
 from desktop.ui.preview.pane import PreviewPane
-from desktop.ui.preview.strip import CaseStripFeed, proxy_row_of_slice
+from desktop.ui.preview.strip_feed import CaseStripFeed, proxy_row_of_slice
 from desktop.ui.review.controller import ReviewController
 from desktop.ui.table.case_counts import CaseCounts, case_key
 from desktop.ui.table.model import ResultsModel

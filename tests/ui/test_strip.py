@@ -12,14 +12,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 from desktop.core.model_spec import CLASS_NAMES, CaseRule
 from desktop.core.results import SliceResult, Status
 from desktop.ui.main_window import MainWindow
-from desktop.ui.preview.strip import (
-    ERROR_FILL,
-    STRIP_HELP,
-    UNSUPPORTED_FILL,
-    CellState,
-    SliceStrip,
-    strip_data,
-)
+from desktop.ui.preview.strip import STRIP_HELP, SliceStrip
+from desktop.ui.preview.strip_data import ERROR_FILL, UNSUPPORTED_FILL, CellState, strip_data
 from desktop.ui.vocabulary import class_colour
 from desktop.ui.worker import to_row
 from tests.ui.conftest import make_result, wait_preview

@@ -1,26 +1,19 @@
 """The slice strip: the calls of the current case along z, one thin cell per slice.
 
-Under the preview's image: cell ``k`` is the case's slice ``k`` in anatomical order (the
-table's "slice k+1"), coloured by the call (the class colour of
-:mod:`desktop.ui.vocabulary`: firm calls in full colour, uncertain ones pale and
-hatched, unsupported grey, unreadable dark with a red tick, slices without a row yet
-left empty), with the current slice outlined and the case verdict's suspect range
-bracketed above. A click or a drag chooses a slice (:attr:`SliceStrip.slice_chosen`).
-
-What is drawn is computed by :func:`strip_data` (pure, testable without painting); the
-widget paints it in one pass (runs of equal cells as one rectangle: 620 slices are a
-handful of rectangles), and :class:`CaseStripFeed` keeps it in step with the results
-model while rows stream in.
+Under the preview's image: the cells of a :class:`~.strip_data.StripData` (computed by
+:func:`~.strip_data.strip_data`, pure), the current slice outlined and the case
+verdict's suspect range bracketed above, the verdict in words over it and a legend
+under it. A click or a drag chooses a slice (:attr:`SliceStrip.slice_chosen`). One
+widget paints it all in one pass (runs of equal cells as one rectangle: 620 slices are
+a handful of rectangles, no widget per slice); :class:`~.strip_feed.CaseStripFeed`
+keeps it in step with the results model while rows stream in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -35,30 +28,12 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from desktop.core.model_spec import CaseRule
-from desktop.core.results import SliceResult, Status
-from desktop.core.verdict import CaseVerdict, Verdict, case_verdict
-from desktop.ui.table.case_counts import VERDICT_WORDS, case_key
-from desktop.ui.table.model import ResultsModel
-from desktop.ui.table.proxy import ResultsProxy
-from desktop.ui.vocabulary import class_colour, class_label
+from desktop.core.verdict import Verdict
+from desktop.ui.preview.strip_data import CellState, StripData
 
-
-class CellState(str, Enum):
-    """What a cell of the strip stands for."""
-
-    FIRM = "ok"
-    UNCERTAIN = "uncertain"
-    UNSUPPORTED = "unsupported"
-    ERROR = "error"
-    #: no row for this slice: not read yet, or skipped as empty background
-    EMPTY = "empty"
-
-
-#: the fill of cells without a class colour (#rrggbb)
-UNSUPPORTED_FILL = "#a6a6a6"
-ERROR_FILL = "#4d4d4d"
+#: the red tick on an unreadable slice's cell
 ERROR_MARK = "#c0203a"
+#: the suspect range's bracket and a suspected verdict's words
 SUSPECT_MARK = "#b02030"
 #: the strip's tooltip away from its cells
 STRIP_HELP = (
@@ -67,164 +42,6 @@ STRIP_HELP = (
     "error; empty: no result). The red bracket marks the suspect slices of the case "
     "verdict. Click or drag to go to a slice."
 )
-#: how much of the class colour an uncertain cell keeps (the rest is white)
-PALE = 0.38
-
-_STATE_OF = {
-    Status.OK: CellState.FIRM,
-    Status.UNCERTAIN: CellState.UNCERTAIN,
-    Status.UNSUPPORTED: CellState.UNSUPPORTED,
-    Status.ERROR: CellState.ERROR,
-}
-
-
-@dataclass(frozen=True)
-class StripCell:
-    """One slice of the strip."""
-
-    slice_index: int
-    state: CellState
-    #: the fill as "#rrggbb" ("" for an empty cell)
-    fill: str
-    #: the class of the call (an uncertain slice: its best guess), else None
-    class_name: str | None
-    tooltip: str
-
-    @property
-    def hatched(self) -> bool:
-        return self.state is CellState.UNCERTAIN
-
-
-@dataclass(frozen=True)
-class StripData:
-    """Everything the strip draws for one case (cell ``k`` = slice index ``k``)."""
-
-    case: str
-    cells: tuple[StripCell, ...]
-    verdict: CaseVerdict | None
-    #: slice indices of the first and last suspect slice (the verdict's), or None
-    suspect: tuple[int, int] | None
-    #: slices with a row (the others are empty cells)
-    rows: int
-
-    @property
-    def legend(self) -> list[tuple[str, bool, str]]:
-        """(fill, hatched, words) of what this strip shows, as it first appears along z:
-        each class of a firm call ("glioma") and of an uncertain one's best guess
-        ("glioma?", as the table's "uncertain (glioma?)"), then unsupported, unreadable
-        and empty cells."""
-        seen: dict[tuple[str, bool, str], None] = {}
-        rest: dict[CellState, None] = {}
-        for c in self.cells:
-            if c.class_name is not None:
-                guess = "?" if c.hatched else ""
-                seen.setdefault((c.fill, c.hatched, class_label(c.class_name) + guess), None)
-            else:
-                rest.setdefault(c.state, None)
-        out = list(seen)
-        for state, fill, words in (
-            (CellState.UNSUPPORTED, UNSUPPORTED_FILL, "unsupported"),
-            (CellState.ERROR, ERROR_FILL, "error"),
-            (CellState.EMPTY, "", "no result"),
-        ):
-            if state in rest:
-                out.append((fill, False, words))
-        return out
-
-    @property
-    def headline(self) -> str:
-        """The verdict, e.g. "tumour suspected (glioma), slices 42-78" ("" without one)."""
-        v = self.verdict
-        if v is None:
-            return ""
-        words = VERDICT_WORDS[v.verdict]
-        if v.verdict is Verdict.TUMOUR_SUSPECTED and v.suspected_class:
-            words += f" ({class_label(v.suspected_class)})"
-        if self.suspect is not None:
-            a, b = self.suspect
-            words += f", slice {a + 1}" if a == b else f", slices {a + 1}-{b + 1}"
-        return words
-
-    @property
-    def count(self) -> str:
-        """E.g. "140 slices", or "12 of 140 slices classified" while some have no row."""
-        n = len(self.cells)
-        if self.rows < n:
-            return f"{self.rows:,} of {n:,} slices classified"
-        return f"{n:,} slice{'s' if n != 1 else ''}"
-
-    @property
-    def about(self) -> str:
-        """The case and its slices, e.g. "brats_flair.nii.gz · 140 slices"."""
-        return f"{self.case} · {self.count}"
-
-    @property
-    def caption(self) -> str:
-        """E.g. "brats_flair.nii.gz · 140 slices · tumour suspected (glioma), slices 42-78"."""
-        return " · ".join(x for x in (self.about, self.headline) if x)
-
-
-def _hex(colour: QColor) -> str:
-    return str(colour.name())
-
-
-def _pale(colour: QColor, keep: float) -> QColor:
-    r, g, b = colour.red(), colour.green(), colour.blue()
-    return QColor(*(round(255 - (255 - c) * keep) for c in (r, g, b)))
-
-
-def _cell(r: SliceResult, class_names: Sequence[str]) -> StripCell:
-    k = r.slice_index
-    state = _STATE_OF[r.status]
-    name = r.predicted_class if state in (CellState.FIRM, CellState.UNCERTAIN) else None
-    where = f"slice {k + 1}: "
-    if name is not None:
-        index = class_names.index(name) if name in class_names else 0
-        colour = class_colour(name, index)
-        if state is CellState.UNCERTAIN:
-            colour = _pale(colour, PALE)
-        conf = f" {r.confidence:.2f}" if r.confidence is not None else ""
-        guess = "?" if state is CellState.UNCERTAIN else ""
-        tip = f"{where}{class_label(name)}{guess}{conf}, {state.value}"
-        return StripCell(k, state, _hex(colour), name, tip)
-    fill = ERROR_FILL if state is CellState.ERROR else UNSUPPORTED_FILL
-    why = f" ({r.message})" if r.message else ""
-    return StripCell(k, state, fill, None, f"{where}{r.status.value}{why}")
-
-
-def _empty(k: int) -> StripCell:
-    tip = f"slice {k + 1}: no result (not read yet, or skipped as empty background)"
-    return StripCell(k, CellState.EMPTY, "", None, tip)
-
-
-def strip_data(
-    results: Iterable[SliceResult],
-    class_names: Sequence[str],
-    rule: CaseRule,
-    case: str = "",
-) -> StripData:
-    """The strip of one case from its slice results (any order).
-
-    Cells run from slice 0 to the largest slice index seen: the slices without a row
-    are empty cells (still to come while streaming, or empty background a NIfTI reader
-    skipped). The suspect range is :func:`~desktop.core.verdict.case_verdict`'s with
-    the model's ``rule``.
-    """
-    by_index: dict[int, SliceResult] = {}
-    for r in results:
-        by_index[r.slice_index] = r
-    if not by_index:
-        return StripData(case, (), None, None, 0)
-    names = list(class_names)
-    last = max(by_index)
-    cells = tuple(
-        _cell(by_index[k], names) if k in by_index else _empty(k) for k in range(last + 1)
-    )
-    verdict = case_verdict(by_index.values(), names, rule)
-    suspect = None
-    if verdict.first_slice is not None and verdict.last_slice is not None:
-        suspect = (verdict.first_slice, verdict.last_slice)
-    return StripData(case or case_key(by_index[last]), cells, verdict, suspect, len(by_index))
 
 
 class SliceStrip(QWidget):
@@ -518,98 +335,3 @@ class SliceStrip(QWidget):
                 QToolTip.hideText()
             return True
         return super().event(e)
-
-
-class CaseStripFeed(QObject):
-    """Keeps a :class:`SliceStrip` on the current row's case as rows come and go.
-
-    The case's rows are gathered once when the current case changes; after that only
-    inserted and removed rows are looked at, so rows streaming into a 620-slice volume
-    cost a look at the new rows and one :func:`strip_data` per chunk.
-    """
-
-    def __init__(
-        self,
-        model: ResultsModel,
-        strip: SliceStrip,
-        class_names: Sequence[str],
-        rule: CaseRule,
-        parent: QObject | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.model = model
-        self.strip = strip
-        self.class_names = tuple(class_names)
-        self.rule = rule
-        self.case: str | None = None
-        #: (path, frame) -> result, of the current case
-        self._rows: dict[tuple[str, int], SliceResult] = {}
-        model.rowsInserted.connect(self._on_inserted)
-        model.rowsAboutToBeRemoved.connect(self._on_removing)
-        model.modelReset.connect(self._on_reset)
-
-    def show(self, result: SliceResult | None) -> None:
-        """Follow the current row (None: no row, the strip hides)."""
-        key = case_key(result) if result is not None else None
-        if key != self.case:
-            self.case = key
-            self._rows = {}
-            if key is not None:
-                self._add(0, self.model.rowCount() - 1)
-            self._redraw()
-        self.strip.set_current(result.slice_index if result is not None else None)
-
-    def _add(self, first: int, last: int) -> bool:
-        found = False
-        for i in range(first, last + 1):
-            r = self.model.row_at(i).result
-            if case_key(r) == self.case:
-                self._rows[(r.path, r.frame)] = r
-                found = True
-        return found
-
-    def _redraw(self) -> None:
-        if self.case is None:
-            self.strip.set_data(None)
-            return
-        self.strip.set_data(strip_data(self._rows.values(), self.class_names, self.rule, self.case))
-
-    def _on_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
-        if self.case is not None and self._add(first, last):
-            self._redraw()
-
-    def _on_removing(self, _parent: QModelIndex, first: int, last: int) -> None:
-        if self.case is None:
-            return
-        gone = False
-        for i in range(first, last + 1):
-            r = self.model.row_at(i).result
-            if case_key(r) == self.case:
-                gone = self._rows.pop((r.path, r.frame), None) is not None or gone
-        if gone:
-            self._redraw()
-
-    def _on_reset(self) -> None:
-        self._rows = {}
-        if self.case is not None:
-            self._add(0, self.model.rowCount() - 1)
-        self._redraw()
-
-
-def proxy_row_of_slice(
-    model: ResultsModel, proxy: ResultsProxy, case: str, index: int
-) -> int | None:
-    """The proxy row of ``case``'s slice ``index``, or of the shown slice of that case
-    nearest to it (a slice without a row, or one the filters hide); None if none shows."""
-    best: tuple[int, int, int] | None = None  # (distance, slice index, proxy row)
-    for i in range(model.rowCount()):
-        r = model.row_at(i).result
-        if case_key(r) != case:
-            continue
-        rank = (abs(r.slice_index - index), r.slice_index)
-        if best is not None and rank >= best[:2]:
-            continue
-        shown = proxy.mapFromSource(model.index(i, 0))
-        if shown.isValid():
-            best = (*rank, shown.row())
-    return best[2] if best is not None else None
