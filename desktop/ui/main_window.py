@@ -31,6 +31,7 @@ from desktop.ui.cases.review import CaseReview
 from desktop.ui.controller import Progress, RunController, not_found_text
 from desktop.ui.export_dialog import ExportFormat, export_cases, export_results
 from desktop.ui.preview.pane import PreviewPane
+from desktop.ui.preview.strip_feed import CaseStripFeed, proxy_row_of_slice
 from desktop.ui.review.controller import ReviewController
 from desktop.ui.table.case_counts import CaseCounts, case_key
 from desktop.ui.table.model import ResultsModel
@@ -102,6 +103,9 @@ class MainWindow(QMainWindow):
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until asked
         self.filters = FilterBar(class_names)
         self.preview = PreviewPane(class_names, spec.preprocessing if spec else None)
+        self.strip_feed = CaseStripFeed(
+            self.model, self.preview.strip, class_names, self.cases.rule, self
+        )
         self.progress = ProgressPanel()
         self.counts = QLabel()
         self.model_label = QLabel()
@@ -236,6 +240,10 @@ class MainWindow(QMainWindow):
         self.export_cases_json_action = act(
             "Export Cases JS&ON…", None, None, lambda: self.export_cases("json")
         )
+        self.case_order_action = act("&Case Order", None, None, self.sort_by_case)
+        self.case_order_action.setStatusTip(
+            "Rows in the order the cases arrived, each case's slices in anatomical order"
+        )
         opens = [self.open_files_action, self.open_folder_action]
         exports = [self.export_csv_action, self.export_json_action]
         case_exports = [self.export_cases_csv_action, self.export_cases_json_action]
@@ -252,7 +260,7 @@ class MainWindow(QMainWindow):
                 (
                     "&View",
                     [self.case_list_action, self.all_cases_action, None]
-                    + [self.previous_slice_action, self.next_slice_action],
+                    + [self.previous_slice_action, self.next_slice_action, self.case_order_action],
                 ),
                 ("&Review", self.review.menu()),
                 ("&Help", [act("&About", None, None, self.about)]),
@@ -289,6 +297,7 @@ class MainWindow(QMainWindow):
         self.preview.file_changed.connect(self.review.mark_changed)
         self.preview.step_requested.connect(self.step_case)
         self.case_panel.case_selected.connect(self.show_case)
+        self.preview.strip.slice_chosen.connect(self.select_slice)
         self.preview.default_folder = self.save_folder
 
     # -- opening ------------------------------------------------------------------------
@@ -388,6 +397,7 @@ class MainWindow(QMainWindow):
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         result = self.proxy.result_at(current.row()) if current.isValid() else None
         self.review.show_current(result)
+        self.strip_feed.show(result)
         if self._defer_preview and result is not None:
             self._pending_preview = result
             QTimer.singleShot(0, self._show_pending_preview)
@@ -488,6 +498,26 @@ class MainWindow(QMainWindow):
         self.review.settings.setValue(EXPORT_FOLDER_KEY, str(Path(path).parent))
         self.review.settings.sync()
         self.statusBar().showMessage(f"Exported {len(reports):,} cases to {path}", 8000)
+        return True
+
+    def sort_by_case(self) -> None:
+        """The table in arrival order (as the window starts): the worker sends a case's
+        slices together and in anatomical order, so a volume reads top to bottom in z."""
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+
+    def select_slice(self, index: int) -> bool:
+        """Select slice ``index`` of the current row's case (the slice strip's click), or
+        the nearest one the filters show; False when there is none."""
+        current = self.table.currentIndex()
+        result = self.proxy.result_at(current.row()) if current.isValid() else None
+        if result is None:
+            return False
+        row = proxy_row_of_slice(self.model, self.proxy, case_key(result), index)
+        if row is None:
+            return False
+        if row != current.row():
+            self.table.selectRow(row)
+            self.table.scrollTo(self.proxy.index(row, current.column()))
         return True
 
     @property

@@ -1,4 +1,5 @@
-"""What the window's views share: item roles, status and agreement colours, and the words.
+"""What the window's views share: item roles, class, status and agreement colours, and the
+words.
 
 The words themselves live in :mod:`desktop.core.vocabulary` (the exports and the CLI use
 them too); they are re-exported here so the views import one module.
@@ -17,11 +18,13 @@ __all__ = [
     "AGREEMENT_COLOURS",
     "AGREEMENT_ORDER",
     "AGREEMENT_WORDS",
+    "CLASS_COLOURS",
     "STATUS_COLOURS",
     "STATUS_WORDS",
     "ResultRole",
     "SortRole",
     "ThumbnailRole",
+    "class_colour",
     "class_label",
     "predicted_text",
 ]
@@ -50,3 +53,21 @@ AGREEMENT_COLOURS = {
     Agreement.DISAGREE: QColor(176, 32, 48),
     Agreement.NO_MODEL_CALL: QColor(90, 90, 150),
 }
+
+#: one colour per class wherever the window draws calls (the slice strip): tumour classes
+#: strong and apart from one another (Okabe-Ito, readable with the common colour-vision
+#: deficiencies), "no tumour" a quieter green so that tumour slices stand out
+CLASS_COLOURS: dict[str, QColor] = {
+    "glioma": QColor(213, 94, 0),  # vermillion
+    "meningioma": QColor(204, 121, 167),  # reddish purple
+    "pituitary": QColor(0, 114, 178),  # blue
+    "no_tumor": QColor(120, 178, 150),  # quiet green
+}
+#: for the classes of a model with other names, by their place in its class list
+_SPARE_COLOURS = (QColor(230, 159, 0), QColor(86, 180, 233), QColor(240, 228, 66))
+
+
+def class_colour(name: str, index: int = 0) -> QColor:
+    """The colour of class ``name`` (``index``: its place among the model's classes)."""
+    colour = CLASS_COLOURS.get(name)
+    return QColor(colour) if colour is not None else QColor(_SPARE_COLOURS[index % 3])

@@ -29,8 +29,10 @@ from desktop.core.results import SliceResult, Status
 from desktop.ui.preview import heatmap
 from desktop.ui.preview.image_view import ColourBar, ImageView
 from desktop.ui.preview.loader import SliceLoader
+from desktop.ui.preview.strip import SliceStrip
 from desktop.ui.preview.window_level import WindowLevelBar
 from desktop.ui.review.panel import ReviewPanel
+from desktop.ui.table.model import slice_number
 from desktop.ui.vocabulary import STATUS_WORDS, class_label, predicted_text
 
 HEATMAP_CAPTION = "Heat map: where the network looked - a sanity check, not a segmentation."
@@ -87,6 +89,8 @@ class PreviewPane(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setWordWrap(True)
         self.view = ImageView()
+        #: the current case's calls along z (hidden for a single image)
+        self.strip = SliceStrip()
         self.window_level = WindowLevelBar()
         self.review = ReviewPanel(self.class_names)
         self.show_heatmap = QCheckBox("Heat map")
@@ -131,6 +135,7 @@ class PreviewPane(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.title)
         lay.addWidget(self.view, 1)
+        lay.addWidget(self.strip)
         lay.addWidget(self.window_level)
         lay.addLayout(controls)
         legend = QHBoxLayout()
@@ -168,10 +173,7 @@ class PreviewPane(QWidget):
             self.window_level.set_slice(None)
             self._update_controls()
             return
-        name = Path(result.path).name
-        self.title.setText(
-            f"<b>{name}</b> &nbsp; frame {result.frame}<br><small>{result.path}</small>"
-        )
+        self.title.setText(f"{_title(result)}<br><small>{result.path}</small>")
         self.verdict.setText(self._verdict_text(result))
         # an unsupported input's probabilities are no call: shown greyed, for the record
         self._set_probabilities(result.probabilities, valid=result.status is not Status.UNSUPPORTED)
@@ -332,3 +334,12 @@ class PreviewPane(QWidget):
         )
         if path and not self.save_heatmap(path):
             QMessageBox.warning(self, "Save heat map", f"Could not write {path}.")
+
+
+def _title(r: SliceResult) -> str:
+    """The name and, as the table's File column says it, the slice's number in its case."""
+    name = f"<b>{Path(r.path).name}</b>"
+    number = slice_number(r)
+    if number is None:
+        return f"{name} &nbsp; frame {r.frame}" if r.frame else name
+    return f"{name} &nbsp; slice {number}"

@@ -90,14 +90,22 @@ class ResultRow:
     def from_result(cls, result: SliceResult, thumbnail: QImage | None) -> ResultRow:
         p = Path(result.path)
         name = p.name
-        in_stack = (
-            result.slice_index > 0
-            or (result.case not in ("", name))
-            or name.lower().endswith((".nii", ".nii.gz"))
-        )
-        label = f"slice {result.slice_index + 1} · {name}" if in_stack else name
+        number = slice_number(result)
+        label = f"slice {number} · {name}" if number is not None else name
         # one folder string for all rows of a folder
         return cls(result, thumbnail, name, sys.intern(str(p.parent)), thumbnail is not None, label)
+
+
+def slice_number(result: SliceResult) -> int | None:
+    """The slice's number in its case in anatomical order (1 = the first) when it is a
+    slice of a volume, a series or a multi-frame file; None for an image of its own."""
+    name = Path(result.path).name
+    in_stack = (
+        result.slice_index > 0
+        or (result.case not in ("", name))
+        or name.lower().endswith((".nii", ".nii.gz"))
+    )
+    return result.slice_index + 1 if in_stack else None
 
 
 def _placeholder() -> QImage:
@@ -120,6 +128,8 @@ class ResultsModel(QAbstractTableModel):
         self._rows: list[ResultRow] = []
         #: rows by status, kept up to date (the status bar reads it after every chunk)
         self._counts: Counter[Status] = Counter()
+        #: case (as :func:`desktop.ui.table.case_counts.case_key`) -> place in arrival order
+        self._case_rank: dict[str, int] = {}
         self.class_names = tuple(class_names)
         #: where the reviewer's decisions come from (set by the review controller)
         self.decision_source: Callable[[Key], Decision | None] | None = None
@@ -310,9 +320,12 @@ class ResultsModel(QAbstractTableModel):
         if col in PROBABILITY_COLUMNS:
             p = self._probability(r, col)
             return -1.0 if p is None else p
-        if col in (Column.THUMBNAIL, Column.FILE):  # a volume's slices in anatomical order
-            # one string (Qt compares the sort role's values): name, case, z, frame
-            return f"{row.file_name.lower()}\0{r.case}\0{r.slice_index:09d}\0{r.frame:09d}"
+        if col in (Column.THUMBNAIL, Column.FILE):  # a stack's slices in anatomical order
+            # one string (Qt compares the sort role's values): name, case, z, frame; a
+            # slice of a stack by its case's name (a series' files IM1, IM10, IM2 ... have
+            # other names than their order along z)
+            name = (r.case or row.file_name) if row.label != row.file_name else row.file_name
+            return f"{name.lower()}\0{r.case}\0{r.slice_index:09d}\0{r.frame:09d}"
         if col == Column.STATUS:
             return list(Status).index(r.status)
         if col == Column.PREDICTED:
@@ -321,6 +334,16 @@ class ResultsModel(QAbstractTableModel):
             return AGREEMENT_ORDER[agreement(r, self.decision(r))]
         return (self._display(row, col) or "").lower()
 
+    def sort_value(self, i: int, column: int) -> Any:
+        """Source row ``i``'s :data:`SortRole` value in ``column`` (for the proxy)."""
+        return self._sort_key(self._rows[i], _COLUMNS[column])
+
+    def case_order(self, i: int) -> tuple[int, int, int]:
+        """Source row ``i``'s place in the by-case order: (its case's place in the order
+        the cases arrived, slice index in anatomical order, frame)."""
+        r = self._rows[i].result
+        return self._case_rank.get(r.case or r.path, 0), r.slice_index, r.frame
+
     # -- editing ------------------------------------------------------------------------
     def append_rows(self, rows: Sequence[ResultRow]) -> None:
         """Append one chunk of rows (one insert notification per chunk)."""
@@ -328,6 +351,8 @@ class ResultsModel(QAbstractTableModel):
             return
         kept = []
         for row in rows:
+            r = row.result
+            self._case_rank.setdefault(r.case or r.path, len(self._case_rank))
             if row.thumbnail is not None:
                 key = (row.result.path, row.result.frame)
                 self.thumbnails.put(key, row.thumbnail, row.result.image_sha256)
@@ -364,6 +389,7 @@ class ResultsModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows.clear()
         self._counts.clear()
+        self._case_rank.clear()
         self._waiting.clear()
         self.thumbnails.forget()
         self.endResetModel()

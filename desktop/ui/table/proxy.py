@@ -34,6 +34,8 @@ class ResultsProxy(QSortFilterProxyModel):
         self._text = ""
         #: the case list's choice: which slices' cases to show (None: all)
         self._case: Callable[[SliceResult], bool] | None = None
+        #: (sort value, case order) of every source row during :meth:`sort`
+        self._keys: list[tuple[Any, tuple[int, int, int]]] | None = None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         # every cell has the source's flags; answering here spares mapping each cell the
@@ -64,6 +66,31 @@ class ResultsProxy(QSortFilterProxyModel):
     def is_filtered(self) -> bool:
         return bool(self._class or self._status or self._text or self._case)
 
+    def lessThan(
+        self,
+        left: QModelIndex | QPersistentModelIndex,
+        right: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        """By the column's :data:`SortRole` value; ties (the same class, the same
+        confidence, ...) in the by-case order, whichever way the column is sorted: each
+        case's slices stay in anatomical order, the cases in the order they arrived."""
+        model = self.sourceModel()
+        if not isinstance(model, ResultsModel):
+            return bool(super().lessThan(left, right))
+        a, b = left.row(), right.row()
+        keys = self._keys
+        if keys is not None:  # a whole sort: each row's keys made once
+            (va, ka), (vb, kb) = keys[a], keys[b]
+            if va != vb:
+                return bool(va < vb)
+        else:  # rows sorted into place as they arrive or change
+            va, vb = model.sort_value(a, left.column()), model.sort_value(b, right.column())
+            if va != vb:
+                return bool(va < vb)
+            ka, kb = model.case_order(a), model.case_order(b)
+        # descending, Qt asks lessThan(right, left): answer so that ties still ascend
+        return ka < kb if self.sortOrder() == Qt.SortOrder.AscendingOrder else kb < ka
+
     def filterAcceptsRow(
         self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
     ) -> bool:
@@ -89,6 +116,20 @@ class ResultsProxy(QSortFilterProxyModel):
     def result_at(self, proxy_row: int) -> SliceResult | None:
         value = self.index(proxy_row, Column.FILE).data(ResultRole)
         return value if isinstance(value, SliceResult) else None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        model = self.sourceModel()
+        if column < 0 or not isinstance(model, ResultsModel):
+            super().sort(column, order)
+            return
+        # the keys of every row once, not twice per comparison (n log n of them)
+        self._keys = [
+            (model.sort_value(i, column), model.case_order(i)) for i in range(model.rowCount())
+        ]
+        try:
+            super().sort(column, order)
+        finally:
+            self._keys = None
 
     def sort_column(self, column: Column, order: Qt.SortOrder) -> None:
         self.sort(int(column), order)

@@ -97,6 +97,9 @@ class ResultsTable(QTableView):
         hh.setHighlightSections(False)
         hh.setSectionsMovable(True)
         hh.setDefaultSectionSize(84)
+        # a third click on a sorted header goes back to the arrival order: cases in the
+        # order they came, each case's slices in anatomical order
+        hh.setSortIndicatorClearable(True)
         #: one source-row lookup for all delegates, remembered during a paint event
         self.source_rows = SourceRows()
         self.cell_delegate = CellDelegate(self, self.source_rows)
