@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -70,7 +71,8 @@ def calibration_inputs(
 def quantize(
     src: Path, dst: Path, calib: NDArray[np.float32], method: str = "minmax", batch: int = 16
 ) -> None:
-    """Write the int8 (QDQ) copy of ``src`` to ``dst``, calibrated on ``calib``."""
+    """Write the int8 (QDQ) copy of ``src`` to ``dst``, calibrated on ``calib`` (in whole
+    batches of ``batch``: a remainder is left out)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -84,6 +86,10 @@ def quantize(
     from desktop.core.model_spec import INPUT_NAME
     from training.onnx_io import write_spec
 
+    # equal batches: the histogram calibrators stack them (a short last batch breaks that)
+    calib = calib[: max(batch, len(calib) - len(calib) % batch)]
+    batch = min(batch, len(calib))
+
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
             self.batches = iter(
@@ -95,6 +101,9 @@ def quantize(
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     pre = dst.with_name(dst.stem + ".pre.onnx")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))  # a line per rescaled weight channel otherwise
     try:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(
@@ -111,6 +120,7 @@ def quantize(
             extra_options={"CalibMaxIntermediateOutputs": 4},
         )
     finally:
+        root.setLevel(level)
         pre.unlink(missing_ok=True)
     spec = Classifier.load(src).spec
     provenance = dict(spec.provenance)
@@ -135,7 +145,7 @@ def study(
     manifest: Path,
     data_root: Path,
     methods: list[str],
-    n_calibration: int = 300,
+    n_calibration: int = 320,
     limit: int = 0,
 ) -> dict[str, Any]:
     """Quantise with each method, evaluate every file on the test split, decide."""
@@ -151,7 +161,7 @@ def study(
         "model": Path(model).name,
         "model_sha256": fp32.sha256,
         "input_size": fp32.spec.preprocessing.input_size,
-        "calibration_slices": int(len(calib)),
+        "calibration_slices_read": int(len(calib)),
         "rule": {
             "max_accuracy_drop_points": MAX_ACCURACY_DROP_POINTS,
             "max_firm_error": MAX_FIRM_ERROR,
@@ -190,7 +200,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=DEFAULT_ONNX, help="fp32 ONNX model file")
     p.add_argument("--out", type=Path, required=True, help="the int8 file to write")
     p.add_argument("--method", default="minmax", choices=(*METHODS, "all"))
-    p.add_argument("--calibration", type=int, default=300, help="train slices to calibrate on")
+    p.add_argument(
+        "--calibration", type=int, default=320, help="train slices to calibrate on (x 16)"
+    )
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--limit", type=int, default=0, help="at most N test rows, evenly spaced")
@@ -209,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
     f = res["fp32"]
     print(
         f"{res['model']} ({res['input_size']} px), test split {f['n']} rows "
-        f"({f['n_labelled']} labelled), calibrated on {res['calibration_slices']} train slices\n"
+        f"({f['n_labelled']} labelled), calibrated on {res['calibration_slices_read']} train "
+        "slices (whole batches of 16)\n"
         f"{'':<12}{'acc %':>8}{'macro-F1':>10}{'firm cov %':>12}{'firm err %':>12}"
         f"{'max dp':>8}{'top chg':>9}"
     )

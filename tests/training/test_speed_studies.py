@@ -100,6 +100,25 @@ def test_quantize_study_decides_by_the_rule(tmp_path: Path, test_model_path: Pat
         assert Classifier.load(out).spec.provenance["model_precision"] == "int8"
 
 
+def test_histogram_calibration_takes_whole_batches(tmp_path: Path, test_model_path: Path) -> None:
+    """Percentile and entropy stack the calibration batches: a short last one is left out."""
+    fp32 = Classifier.load(test_model_path)
+    s = read_first(noisy_head_file(tmp_path), fp32.spec.preprocessing)
+    one = prepare(s.pixels, fp32.spec.preprocessing, s.colour).tensor
+    rng = np.random.default_rng(0)
+    calib = np.stack([one * rng.uniform(0.5, 1.0) for _ in range(20)]).astype(np.float32)
+    out = tmp_path / "p.onnx"
+    quantize.quantize(test_model_path, out, calib, "percentile")
+    q = Classifier.load(out).spec.provenance["quantization"]
+    assert q["calibration_slices"] == 16 and q["calibration_method"] == "Percentile"
+
+
+def noisy_head_file(root: Path) -> Path:
+    f = root / "head.png"
+    cv2.imwrite(str(f), noisy_head(0, 200))
+    return f
+
+
 @pytest.mark.shared
 def test_real_jpegs_keep_their_calls_when_reduced(shared_dir: Path) -> None:
     """Real 512 px JPEGs through the bundled model, whole and reduced: every calibrated
