@@ -221,3 +221,14 @@ def test_open_file_takes_a_target(tmp_path: Path) -> None:
     f = _jpeg(tmp_path / "big.jpg", 512)
     (s,) = list(open_file(f, target=DecodeTarget(100)))
     assert s.reduced == 4 and s.pixels.shape == (128, 128)
+
+
+def test_a_decoder_that_declines_to_scale_gives_a_whole_slice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``reduced`` says what the decoder did, not what was asked of it."""
+    from PIL import JpegImagePlugin
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", lambda self, mode, size: None)
+    s = read_first(_jpeg(tmp_path / "big.jpg", 512), Preprocessing(input_size=160))
+    assert s.reduced == 1 and s.pixels.shape == (512, 512)

@@ -339,10 +339,12 @@ def read_image(
     reduce = target.reduction(w, h) if target is not None and fmt is ImageFormat.JPEG else 1
     while True:
         slices = _slices(data, fmt, reduce)
-        if reduce == 1 or target is None or target.enough(slices[0].pixels):
+        # what the decoder did (it may decline to scale, e.g. a file of several tiles)
+        got = max(1, round(w / slices[0].pixels.shape[1])) if reduce > 1 else 1
+        if got == 1 or target is None or target.enough(slices[0].pixels):
             break
-        reduce //= 2  # the reduced slice is too small for the network: decode finer
-    yield from slices
+        reduce = got // 2  # the reduced slice is too small for the network: decode finer
+    yield from (replace(s, reduced=got) for s in slices)
 
 
 def _slices(data: bytes, fmt: ImageFormat, reduce: int = 1) -> list[Slice]:
@@ -362,5 +364,5 @@ def _slices(data: bytes, fmt: ImageFormat, reduce: int = 1) -> list[Slice]:
     for i, plane in enumerate(planes):
         if plane.pixels.dtype.kind not in "uif":
             raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.pixels.dtype}")
-        out.append(replace(_window(plane, fmt), frame=i, reduced=reduce))
+        out.append(replace(_window(plane, fmt), frame=i))
     return out
