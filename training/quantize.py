@@ -48,6 +48,8 @@ MAX_FIRM_ERROR = 0.01
 METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
 #: the graph's operators that are quantised
 OP_TYPES = ("Conv",)
+#: which Conv layers may stay float (:func:`float_convs`)
+KEEP_FLOAT = ("none", "depthwise", "ends", "depthwise+ends")
 
 
 def calibration_inputs(
@@ -68,8 +70,41 @@ def calibration_inputs(
     return prepare_batch(items, prep)
 
 
+def float_convs(model: Path, keep: str) -> list[str]:
+    """Names of the Conv nodes that stay float: ``none``; ``depthwise`` (group > 1);
+    ``ends`` (the first and the last Conv); ``depthwise+ends``."""
+    import onnx
+
+    convs = [n for n in onnx.load(str(model)).graph.node if n.op_type == "Conv"]
+    if keep not in KEEP_FLOAT:
+        raise ValueError(f"keep_float must be one of {', '.join(KEEP_FLOAT)}")
+    out: list[str] = []
+    if "depthwise" in keep:
+        out += [n.name for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    if "ends" in keep and convs:
+        out += [convs[0].name, convs[-1].name]
+    return sorted(set(out))
+
+
+def _name_nodes(model: Path) -> None:
+    """Give every unnamed node a name (layers are kept float by name)."""
+    import onnx
+
+    m = onnx.load(str(model))
+    unnamed = [(i, n) for i, n in enumerate(m.graph.node) if not n.name]
+    for i, n in unnamed:
+        n.name = f"{n.op_type}_node{i}"
+    if unnamed:
+        onnx.save(m, str(model))
+
+
 def quantize(
-    src: Path, dst: Path, calib: NDArray[np.float32], method: str = "minmax", batch: int = 16
+    src: Path,
+    dst: Path,
+    calib: NDArray[np.float32],
+    method: str = "minmax",
+    batch: int = 16,
+    keep_float: str = "none",
 ) -> None:
     """Write the int8 (QDQ) copy of ``src`` to ``dst``, calibrated on ``calib`` (in whole
     batches of ``batch``: a remainder is left out)."""
@@ -106,6 +141,8 @@ def quantize(
     root.setLevel(max(level, logging.WARNING))  # a line per rescaled weight channel otherwise
     try:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        _name_nodes(pre)
+        excluded = float_convs(pre, keep_float)
         quantize_static(
             str(pre),
             str(dst),
@@ -115,6 +152,7 @@ def quantize(
             weight_type=QuantType.QInt8,
             activation_type=QuantType.QUInt8,
             op_types_to_quantize=list(OP_TYPES),
+            nodes_to_exclude=excluded,
             calibrate_method=getattr(CalibrationMethod, METHODS[method]),
             # histograms are gathered a few batches at a time (flat memory)
             extra_options={"CalibMaxIntermediateOutputs": 4},
@@ -130,6 +168,7 @@ def quantize(
         "weights": "int8 per output channel",
         "activations": "uint8",
         "op_types": list(OP_TYPES),
+        "float_convs": keep_float,
         "calibration_method": METHODS[method],
         "calibration_slices": int(len(calib)),
         "calibration_split": "train",
@@ -147,6 +186,7 @@ def study(
     methods: list[str],
     n_calibration: int = 320,
     limit: int = 0,
+    keep_float: str = "none",
 ) -> dict[str, Any]:
     """Quantise with each method, evaluate every file on the test split, decide."""
     from desktop.core.classifier import Classifier
@@ -162,6 +202,7 @@ def study(
         "model_sha256": fp32.sha256,
         "input_size": fp32.spec.preprocessing.input_size,
         "calibration_slices_read": int(len(calib)),
+        "float_convs": keep_float,
         "rule": {
             "max_accuracy_drop_points": MAX_ACCURACY_DROP_POINTS,
             "max_firm_error": MAX_FIRM_ERROR,
@@ -171,7 +212,7 @@ def study(
     }
     for method in methods:
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}.{method}.onnx")
-        quantize(Path(model), path, calib, method)
+        quantize(Path(model), path, calib, method, keep_float=keep_float)
         s = score(Classifier.load(path), rows, data_root)
         fig = summary(s)
         drop = 100 * (res["fp32"]["accuracy"] - fig["accuracy"])
@@ -203,6 +244,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--calibration", type=int, default=320, help="train slices to calibrate on (x 16)"
     )
+    p.add_argument(
+        "--keep-float",
+        default="none",
+        choices=KEEP_FLOAT,
+        help="Conv layers left in float: depthwise (group > 1), ends (first and last)",
+    )
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--limit", type=int, default=0, help="at most N test rows, evenly spaced")
@@ -214,7 +261,14 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--out must not be the fp32 model itself")
     methods = list(METHODS) if args.method == "all" else [args.method]
     res = study(
-        args.model, args.out, args.manifest, args.data_root, methods, args.calibration, args.limit
+        args.model,
+        args.out,
+        args.manifest,
+        args.data_root,
+        methods,
+        args.calibration,
+        args.limit,
+        args.keep_float,
     )
     if args.json:
         args.json.write_text(json.dumps(res, indent=2), encoding="utf-8")

@@ -113,6 +113,32 @@ def test_histogram_calibration_takes_whole_batches(tmp_path: Path, test_model_pa
     assert q["calibration_slices"] == 16 and q["calibration_method"] == "Percentile"
 
 
+def test_float_convs_and_a_partly_float_model(tmp_path: Path, test_model_path: Path) -> None:
+    """The test model has two Convs (a strided one, then the 1x1 heat-map one), no depthwise."""
+    import shutil
+
+    named = tmp_path / "named.onnx"
+    shutil.copyfile(test_model_path, named)
+    quantize._name_nodes(named)  # the factory's nodes have no names
+    assert quantize.float_convs(named, "none") == []
+    assert quantize.float_convs(named, "depthwise") == []
+    ends = quantize.float_convs(named, "ends")
+    assert len(ends) == 2 and all(e.startswith("Conv_node") for e in ends)
+    with pytest.raises(ValueError, match="keep_float"):
+        quantize.float_convs(named, "all")
+    import onnx
+
+    calib = np.zeros((4, 3, 32, 32), np.float32) + np.linspace(-1, 1, 32, dtype=np.float32)
+    dq = {}
+    for keep in ("none", "ends"):
+        out = tmp_path / f"{keep}.onnx"
+        quantize.quantize(test_model_path, out, calib, keep_float=keep)
+        assert Classifier.load(out).spec.provenance["quantization"]["float_convs"] == keep
+        ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+        dq[keep] = ops.count("DequantizeLinear")
+    assert dq["none"] > 0 and dq["ends"] == 0  # both Convs left float: nothing quantised
+
+
 def noisy_head_file(root: Path) -> Path:
     f = root / "head.png"
     cv2.imwrite(str(f), noisy_head(0, 200))
