@@ -1,9 +1,11 @@
 """Decode and resize every manifest image once into a uint8 cache (one file per size).
 
-Each file is decoded by the app's readers (:func:`training.data.read_grey`). The cache
+Each file is decoded by the app's readers (:func:`training.data.read_grey`), as the app
+decodes it for a model of that input size (a large JPEG at reduced size:
+:func:`desktop.core.preprocess.decode_target`). The cache
 holds the output of :func:`desktop.core.preprocess.geometric` (crop to the
 foreground, letterbox) for each manifest row, quantised to uint8, in manifest order:
-``<cache_dir>/<manifest-hash>_<size>.npy`` (N x size x size) and ``..._<size>.json``
+``<cache_dir>/<manifest-hash>_<size>_<DECODING>.npy`` (N x size x size) and ``... .json``
 (paths, labels, sources, subsets, splits). Intensity normalisation happens later, per
 batch, after augmentation (:mod:`training.augment`), the same way the app normalises.
 """
@@ -30,6 +32,9 @@ from training.manifest import LABELS, PARTIAL, read_manifest
 
 log = logging.getLogger(__name__)
 
+#: names how files are decoded: a cache made by an older decoding is not reused
+#: ("draft": large JPEGs at reduced size, issue 17 item 2)
+DECODING = "draft"
 #: label index of the partial "some tumour" label (not a network output): the manifest's
 TUMOR_INDEX = PARTIAL
 
@@ -59,16 +64,17 @@ def manifest_digest(manifest: Path) -> str:
 
 def _work(job: tuple[str, int]) -> NDArray[np.uint8]:
     path, size = job
-    grey = read_grey(Path(path))
+    p = Preprocessing(input_size=size)
+    grey = read_grey(Path(path), p)
     if grey is None:
         log.warning("cannot decode %s; cached as blank", path)
         return np.zeros((size, size), np.uint8)
-    g = geometric(grey, Preprocessing(input_size=size))
+    g = geometric(grey, p)
     return np.round(g * 255.0).astype(np.uint8)
 
 
 def cache_paths(cache_dir: Path, manifest: Path, size: int) -> tuple[Path, Path]:
-    stem = Path(cache_dir) / f"{manifest_digest(manifest)}_{size}"
+    stem = Path(cache_dir) / f"{manifest_digest(manifest)}_{size}_{DECODING}"
     return stem.with_suffix(".npy"), stem.with_suffix(".json")
 
 

@@ -435,6 +435,17 @@ def run_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(module: str, attr: str) -> Callable[[Any], Any]:
+    """``training.<module>.<attr>``, imported when called (the modules keep their top light)."""
+
+    def call(arg: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"training.{module}"), attr)(arg)
+
+    return call
+
+
 COMMANDS: dict[str, Command] = {
     "index": ("count the labelled images under --data-root", _data_args, _index),
     "dedup": ("find near-duplicate clusters and print their sizes", _dedup_args, _dedup),
@@ -480,6 +491,16 @@ COMMANDS: dict[str, Command] = {
         add_release_args,
         run_release,
     ),  # fmt: skip
+    "draft-parity": (
+        "probabilities and accuracy with large JPEGs decoded whole vs at reduced size (issue 17)",
+        _study("draft_parity", "add_args"),
+        _study("draft_parity", "run"),
+    ),
+    "quantize": (
+        "int8 (static QDQ) copy of a model, evaluated against it on the test split (issue 17)",
+        _study("quantize", "add_args"),
+        _study("quantize", "run"),
+    ),
 }
 
 

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from desktop.core.classifier import file_sha256 as file_sha256  # one implementation
 from desktop.core.inference import ReadError, read_first
+from desktop.core.model_spec import Preprocessing
 from training.manifest import Label as Label  # re-exported: index records carry it
 
 log = logging.getLogger(__name__)
@@ -168,11 +169,12 @@ def default_roots(data_root: Path) -> list[Path]:
     return sorted(p for p in Path(data_root).iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def read_grey(path: Path) -> NDArray[np.float32] | None:
-    """The file's first slice as the app decodes it (float32 grey in [0, 1]); None (logged)
+def read_grey(path: Path, prep: Preprocessing | None = None) -> NDArray[np.float32] | None:
+    """The file's first slice as the app decodes it (float32 grey in [0, 1]; for a model of
+    ``prep``: a large JPEG at reduced size, as the app's pipeline decodes it); None (logged)
     if unreadable (:func:`desktop.core.inference.read_first`)."""
     try:
-        return read_first(path).pixels
+        return read_first(path, prep).pixels
     except ReadError as exc:
         log.warning("cannot decode %s (%s); dropped", path, exc)
         return None

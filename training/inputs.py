@@ -28,18 +28,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def read_slice(path: Path) -> Slice | None:
-    """The first slice of a file as the app reads it; None (logged) when unreadable."""
+def read_slice(path: Path, prep: Preprocessing | None = None) -> Slice | None:
+    """The first slice of a file as the app reads it (for a model of ``prep``: a large JPEG
+    at reduced size, :func:`desktop.core.preprocess.decode_target`); None (logged) when
+    unreadable."""
     try:
-        return read_first(Path(path))
+        return read_first(Path(path), prep)
     except ReadError as exc:
         log.warning("cannot decode %s (%s); skipped", path, exc)
         return None
 
 
-def read_grey(path: Path) -> NDArray[np.float32] | None:
+def read_grey(path: Path, prep: Preprocessing | None = None) -> NDArray[np.float32] | None:
     """:func:`read_slice`'s pixels (float32 grey in [0, 1]), or None."""
-    s = read_slice(path)
+    s = read_slice(path, prep)
     return None if s is None else s.pixels
 
 
@@ -49,7 +51,7 @@ def read_inputs(
     """(readable rows, their prepared network inputs), through the app's path."""
     kept, items = [], []
     for r in rows:
-        s = read_slice(r.file(data_root))
+        s = read_slice(r.file(data_root), prep)
         if s is not None:
             kept.append(r)
             items.append(prepare(s.pixels, prep, s.colour))

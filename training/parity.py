@@ -65,9 +65,9 @@ class InputParity:
 def input_parity(path: Path, size: int) -> InputParity:
     """Compare the cache's and the app's view of ``path`` at ``size`` pixels."""
     p = Preprocessing(input_size=size)
-    s = read_first(path)
+    s = read_first(path, p)
     app = prepare(s.pixels, p, s.colour)
-    decoded = cache.read_grey(Path(path))
+    decoded = cache.read_grey(Path(path), p)
     same = (
         decoded is not None
         and decoded.dtype == s.pixels.dtype

@@ -29,6 +29,7 @@ import numpy as np
 from desktop.bench.headless import BATCH_SIZES, ceiling_thread_counts, end_to_end, ort_rate
 from desktop.core.classifier import Classifier
 from desktop.core.pipeline import Pipeline, _Stream, read_into
+from desktop.core.preprocess import decode_target
 from desktop.core.readers import FileKind, kind_of
 
 #: the figures of issue 17 item 1 (per kind of file)
@@ -66,10 +67,11 @@ def model_precision(model: Path) -> str:
 def decode(clf: Classifier, files: Sequence[Path]) -> tuple[np.ndarray, dict[str, Any]]:
     """The network inputs of every slice of ``files`` and the CPU the app's reader spent."""
     inputs: list[np.ndarray] = []
+    target = decode_target(clf.spec.preprocessing)  # as the pipeline decodes
     t0, c0 = time.perf_counter(), time.process_time()
     for f in files:
         stream = _Stream(f, 1 << 30)  # room for every slice: nothing waits
-        read_into(stream, clf.prepare)
+        read_into(stream, clf.prepare, target)
         items, _ = stream.take(0.0)
         inputs.extend(i.net_input for i in items if hasattr(i, "net_input"))
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from desktop.core.classifier import Classifier, Outputs, softmax
 from desktop.core.decide import ImageChecks, Verdict, decide
 from desktop.core.model_spec import ModelSpec, Preprocessing
-from desktop.core.preprocess import Placement, geometric_placed, normalise
+from desktop.core.preprocess import Placement, decode_target, geometric_placed, normalise
 from desktop.core.readers import ReadError, Slice, open_file
 
 __all__ = [
@@ -35,13 +35,16 @@ __all__ = [
 ]
 
 
-def read_first(path: str | Path) -> Slice:
+def read_first(path: str | Path, p: Preprocessing | None = None) -> Slice:
     """The first slice of a file, decoded exactly as the app decodes it (its readers).
 
+    With the model's preprocessing ``p``, a large JPEG is decoded at reduced size as the
+    app's pipeline decodes it for that model (:func:`desktop.core.preprocess.decode_target`);
+    without, at full size (as the preview shows it).
     Raises :class:`~desktop.core.readers.ReadError` (words for a person) when the file
     cannot be read or holds no slice.
     """
-    for s in open_file(path):
+    for s in open_file(path, target=None if p is None else decode_target(p)):
         return s
     raise ReadError("no slices to classify")
 

@@ -29,7 +29,15 @@ from numpy.typing import NDArray
 from desktop.core import resample
 from desktop.core.cases import CasePlan
 from desktop.core.classifier import Classifier, Prediction, default_threads, pixel_std
-from desktop.core.readers import ReadError, Slice, UnsupportedFile, load_bytes, open_file
+from desktop.core.preprocess import decode_target
+from desktop.core.readers import (
+    DecodeTarget,
+    ReadError,
+    Slice,
+    UnsupportedFile,
+    load_bytes,
+    open_file,
+)
 from desktop.core.results import SliceResult, Status
 
 log = logging.getLogger(__name__)
@@ -121,15 +129,16 @@ def _decoded(source: Any, name: str, sha: str) -> Iterator[_Decoded]:
         yield _Decoded(name, sha, replace(s, raw=None), thumbnail(s.pixels))
 
 
-def read_file(path: Path) -> _FileRead:
-    """Open one file in a worker thread; slices are decoded as they are taken. Never raises
-    (failures while decoding are raised by the ``slices`` iterator)."""
+def read_file(path: Path, target: DecodeTarget | None = None) -> _FileRead:
+    """Open one file in a worker thread; slices are decoded as they are taken (a large JPEG
+    at reduced size for ``target``). Never raises (failures while decoding are raised by
+    the ``slices`` iterator)."""
     name = str(path)
     sha: str | None = None
     try:
         data = load_bytes(path)
         sha = hashlib.sha256(data).hexdigest()
-        source = open_file(path, data)
+        source = open_file(path, data, target)
         del data
     except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the batch
         return _FileRead(iter(()), _error_row(name, exc, sha))
@@ -203,12 +212,16 @@ class _Stream:
             return 0.0 if self._progress is None else time.monotonic() - self._progress
 
 
-def read_into(stream: _Stream, prepare: Callable[[NDArray[Any]], NDArray[np.float32]]) -> None:
+def read_into(
+    stream: _Stream,
+    prepare: Callable[[NDArray[Any]], NDArray[np.float32]],
+    target: DecodeTarget | None = None,
+) -> None:
     """Read one file slice by slice into ``stream``, each slice made ready for the network
-    (input and std, in the reader thread). Never raises."""
+    (input and std, in the reader thread; ``target``: see :func:`read_file`). Never raises."""
     stream.start()
     name = str(stream.path)
-    done = read_file(stream.path)
+    done = read_file(stream.path, target)
     sha = done.sha256 if done.row is None else done.row.image_sha256
     row = done.row
     frame = 0
@@ -374,10 +387,11 @@ class Pipeline:
     ) -> Iterator[SliceResult]:
         self.stats = PipelineStats()
         self._plan = plan
+        target = decode_target(clf.spec.preprocessing)
         readers = _Readers(
             self.workers,
             self.file_time_limit,
-            lambda stream: read_into(stream, clf.prepare),
+            lambda stream: read_into(stream, clf.prepare, target),
             2 * self.batch_size,
             self.thread_init,
         )

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from desktop.core import resample
 from desktop.core.model_spec import Preprocessing
+from desktop.core.readers.common import DecodeTarget
 
 Grey = NDArray[np.float32]
 
@@ -80,6 +81,22 @@ def placement(img: Grey, p: Preprocessing) -> Placement:
     scale = s / max(ch, cw)
     nh, nw = max(1, min(s, round(ch * scale))), max(1, min(s, round(cw * scale)))
     return Placement(crop, scale, (nh, nw), ((s - nh) // 2, (s - nw) // 2), s)
+
+
+def decode_target(p: Preprocessing) -> DecodeTarget:
+    """What the network needs of a decoded slice: the rule for decoding a JPEG at reduced size.
+
+    A JPEG whose sides are both at least twice ``input_size`` is decoded at 1/2, 1/4 or 1/8
+    (the largest that keeps both sides >= ``input_size``), and kept only if the foreground
+    crop of the reduced slice still spans at least ``input_size`` pixels on its longer side,
+    so that the letterbox shrinks it (area averaging) as it shrinks the full-size crop and
+    never enlarges it; otherwise the file is decoded again at the next finer scale.
+    """
+
+    def enough(pixels: NDArray[np.float32]) -> bool:
+        return placement(as_unit_float(pixels), p).scale <= 1.0
+
+    return DecodeTarget(p.input_size, enough)
 
 
 def geometric_placed(pixels: NDArray[np.generic], p: Preprocessing) -> tuple[Grey, Placement]:

@@ -136,9 +136,9 @@ def test_cancel_while_a_reader_is_slow(clf: Classifier, tmp_path: Path, monkeypa
 
     real = pl.read_file
 
-    def slow(path: Path):  # noqa: ANN202
+    def slow(path: Path, target=None):  # noqa: ANN001, ANN202
         time.sleep(3.0)
-        return real(path)
+        return real(path, target)
 
     monkeypatch.setattr(pl, "read_file", slow)
     write_cv(tmp_path / "one.png", picture(1))
@@ -172,10 +172,10 @@ def test_a_hanging_reader_costs_one_row(clf: Classifier, tmp_path: Path, monkeyp
     real = pl.read_file
     release = threading.Event()
 
-    def sometimes_stuck(path: Path):  # noqa: ANN202
+    def sometimes_stuck(path: Path, target=None):  # noqa: ANN001, ANN202
         if path.name.startswith("stuck"):
             release.wait(20)
-        return real(path)
+        return real(path, target)
 
     monkeypatch.setattr(pl, "read_file", sometimes_stuck)
     for k in range(4):

@@ -166,10 +166,10 @@ def test_whole_corpus(
     # a reader that never returns for one file: the per-file time limit makes it a row
     real_read_file, release = pl.read_file, threading.Event()
 
-    def read_file(path: Path):  # noqa: ANN202
+    def read_file(path: Path, target=None):  # noqa: ANN001, ANN202
         if path.name == "stuck.png":
             release.wait(60)
-        return real_read_file(path)
+        return real_read_file(path, target)
 
     monkeypatch.setattr(pl, "read_file", read_file)
 
@@ -177,9 +177,9 @@ def test_whole_corpus(
     decoded: list[str] = []
     real_decode = images._decode
 
-    def decode(data: bytes, fmt: images.ImageFormat):  # noqa: ANN202
+    def decode(data: bytes, fmt: images.ImageFormat, reduce: int = 1):  # noqa: ANN202
         decoded.append(hashlib.sha256(data).hexdigest())
-        return real_decode(data, fmt)
+        return real_decode(data, fmt, reduce)
 
     monkeypatch.setattr(images, "_decode", decode)
 
@@ -294,14 +294,17 @@ def test_multiframe_percentile_window_is_computed_once(
 
     frames = np.stack([brain_like(k, 48).astype(np.uint16) * (k + 1) for k in range(60)])
     path = write_dicom(tmp_path / "series.dcm", make_dicom(frames))
+    from desktop.core.readers import common
+
     calls: list[int] = []
     real = np.percentile
+    real_percentiles = common.percentiles
 
-    def percentile(a, q, *args, **kwargs):  # noqa: ANN001, ANN202
+    def percentiles(a, q):  # noqa: ANN001, ANN202
         calls.append(np.size(a))
-        return real(a, q, *args, **kwargs)
+        return real_percentiles(a, q)
 
-    monkeypatch.setattr(np, "percentile", percentile)
+    monkeypatch.setattr(common, "percentiles", percentiles)
     slices = list(read_slices(path))
     assert len(slices) == 60 and calls == [frames.size]
     finite = frames.astype(np.float64).ravel()

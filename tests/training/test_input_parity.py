@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from desktop.core.inference import Slice, read_first
+from desktop.core.model_spec import Preprocessing
 from training import cache
 from training.parity import input_parity
 
@@ -79,7 +80,7 @@ def test_cache_input_is_the_apps_input(sample: dict[str, Path]) -> None:
     assert not bad, bad
 
 
-def _opencv_grey(path: Path) -> NDArray[np.float32] | None:
+def _opencv_grey(path: Path, p: object = None) -> NDArray[np.float32] | None:
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     return None if img is None else img.astype(np.float32) / 255.0
 
@@ -98,8 +99,8 @@ def test_fails_when_the_app_decodes_otherwise(
 ) -> None:
     """An app whose decoding moved away from the cache's would be caught as well."""
 
-    def app_reading_like_opencv(path: Path) -> Slice:
-        s = read_first(path)
+    def app_reading_like_opencv(path: Path, p: Preprocessing | None = None) -> Slice:
+        s = read_first(path, p)
         grey = _opencv_grey(path)
         assert grey is not None
         return Slice(0, grey, s.window, colour=s.colour)

@@ -11,11 +11,18 @@ from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 
-from desktop.core.readers.common import ReadError, Slice, UnsupportedFile, load_bytes
+from desktop.core.readers.common import (
+    DecodeTarget,
+    ReadError,
+    Slice,
+    UnsupportedFile,
+    load_bytes,
+)
 from desktop.core.readers.images import EXTENSIONS as IMAGE_EXTENSIONS
 from desktop.core.readers.images import image_format, other_image_format, read_image
 
 __all__ = [
+    "DecodeTarget",
     "FileKind",
     "ReadError",
     "Slice",
@@ -89,10 +96,17 @@ def sniff(path: str | Path) -> bool:
 
 
 class SliceSource:
-    """The slices of one file; iterate once. ``skipped_empty`` is final after iterating."""
+    """The slices of one file; iterate once. ``skipped_empty`` is final after iterating.
 
-    def __init__(self, path: str | Path, data: bytes | None = None) -> None:
+    ``target``: what the network needs, so that a large JPEG is decoded at reduced size
+    (:class:`DecodeTarget`); None decodes every file whole.
+    """
+
+    def __init__(
+        self, path: str | Path, data: bytes | None = None, target: DecodeTarget | None = None
+    ) -> None:
         self.path = Path(path)
+        self.target = target
         self.data = load_bytes(self.path) if data is None else data
         if not self.data:
             raise ReadError("empty file (0 bytes)")
@@ -110,7 +124,7 @@ class SliceSource:
         if self.kind is FileKind.IMAGE:
             fmt = image_format(self.data[:HEAD_BYTES])
             assert fmt is not None
-            yield from read_image(self.data, fmt)
+            yield from read_image(self.data, fmt, self.target)
         elif self.kind is FileKind.DICOM:
             from desktop.core.readers.dicom import read_dicom
 
@@ -121,11 +135,13 @@ class SliceSource:
             yield from read_nifti(self.data, self)
 
 
-def open_file(path: str | Path, data: bytes | None = None) -> SliceSource:
+def open_file(
+    path: str | Path, data: bytes | None = None, target: DecodeTarget | None = None
+) -> SliceSource:
     """Open a file (or its already-read bytes). Raises ReadError for the whole file."""
-    return SliceSource(path, data)
+    return SliceSource(path, data, target)
 
 
-def read_slices(path: str | Path) -> Iterator[Slice]:
+def read_slices(path: str | Path, target: DecodeTarget | None = None) -> Iterator[Slice]:
     """The slices of a file, in order. Raises ReadError for the whole file."""
-    yield from open_file(path)
+    yield from open_file(path, target=target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -73,6 +74,33 @@ class Slice:
     colour: float = 0.0
     #: the same as ``window`` as numbers (None: not recorded)
     windowing: Windowing | None = None
+    #: JPEG only: decoded at 1/``reduced`` of the file's size (:class:`DecodeTarget`); 1: full
+    reduced: int = 1
+
+
+def _always(pixels: NDArray[np.float32]) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class DecodeTarget:
+    """What the network needs of a decoded slice, so that a reader may decode less.
+
+    A JPEG whose both sides are at least twice ``side`` is decoded at 1/2, 1/4 or 1/8 of
+    its size (libjpeg's DCT scaling, Pillow's draft mode): the largest reduction that
+    keeps both sides >= ``side``. If ``enough`` says the reduced slice is too small after
+    all (the network's crop of it would have to be enlarged), the file is decoded again
+    at the next finer scale, down to full size. Other formats are always decoded whole.
+    :func:`desktop.core.preprocess.decode_target` makes the app's target.
+    """
+
+    side: int
+    enough: Callable[[NDArray[np.float32]], bool] = _always
+
+    def reduction(self, width: int, height: int) -> int:
+        """The JPEG reduction (1, 2, 4 or 8) to try first for a ``width`` x ``height`` file."""
+        fits = min(width, height) // max(1, self.side)
+        return next((k for k in (8, 4, 2) if fits >= k), 1)
 
 
 def check_size(width: int, height: int, frames: int = 1) -> None:
@@ -103,28 +131,61 @@ def load_bytes(path: str | Path) -> bytes:
     return data
 
 
+def percentiles(values: NDArray[np.generic], q: tuple[float, ...]) -> tuple[float, ...] | None:
+    """``np.percentile(values as float64, q)`` over the finite values (None if none), the
+    same numbers, without a float64 copy of ``values``.
+
+    Only the order statistics are needed: they are picked by ``np.partition`` of one copy in
+    the values' own type (exact in float64 whatever the type), and interpolated in float64
+    as NumPy's "linear" method does (tests/core/test_readers_lean.py checks it against
+    ``np.percentile``).
+    """
+    a = np.asarray(values).ravel()
+    if a.dtype.kind == "f":
+        finite = np.isfinite(a)
+        if not finite.all():
+            a = a[finite]
+    elif a.dtype.kind not in "iub":
+        a = a.astype(np.float64)
+    n = a.size
+    if n == 0:
+        return None
+    virtual = (n - 1) * np.true_divide(np.asarray(q, dtype=np.float64), 100)
+    below = np.floor(virtual)
+    prev = np.clip(below, 0, n - 1).astype(np.intp)
+    nxt = np.clip(below + 1, 0, n - 1).astype(np.intp)
+    gamma = virtual - below
+    part = np.partition(a, np.unique(np.concatenate((prev, nxt))))
+    lo, hi = part[prev].astype(np.float64), part[nxt].astype(np.float64)
+    diff = hi - lo  # NumPy's _lerp: from the nearer end
+    out = np.where(gamma >= 0.5, hi - diff * (1 - gamma), lo + diff * gamma)
+    return tuple(float(v) for v in out)
+
+
 def percentile_window(
     values: NDArray[np.generic],
     lo_hi: tuple[float, float] = PERCENTILE_WINDOW,
     reference: NDArray[np.generic] | None = None,
 ) -> tuple[NDArray[np.float32], float, float]:
     """Window ``values`` linearly between two percentiles (of ``reference`` if given)."""
-    ref = values if reference is None else reference
-    finite = np.asarray(ref, dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
+    found = percentiles(values if reference is None else reference, lo_hi)
+    if found is None:
         return np.zeros(np.shape(values), dtype=np.float32), 0.0, 0.0
-    lo, hi = (float(v) for v in np.percentile(finite, lo_hi))
+    lo, hi = found
     return linear_window(values, lo, hi), lo, hi
 
 
 def linear_window(values: NDArray[np.generic], lo: float, hi: float) -> NDArray[np.float32]:
-    """(values - lo) / (hi - lo) clipped to [0, 1]; a flat window maps to 0 below, 1 above."""
-    v = np.asarray(values, dtype=np.float32)
-    flat = not hi > lo
-    out = (v > lo).astype(np.float32) if flat else (v - np.float32(lo)) / np.float32(hi - lo)
-    out = np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    return np.asarray(out, dtype=np.float32)
+    """(values - lo) / (hi - lo) clipped to [0, 1]; a flat window maps to 0 below, 1 above.
+
+    Computed in float32 in one output array (no float32 copy of the input first)."""
+    if not hi > lo:
+        out = (np.asarray(values, dtype=np.float32) > np.float32(lo)).astype(np.float32)
+    else:
+        out = np.subtract(values, np.float32(lo), dtype=np.float32)
+        out /= np.float32(hi - lo)
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def luminance(rgb: NDArray[np.generic]) -> NDArray[np.float32]:

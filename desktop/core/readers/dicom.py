@@ -91,7 +91,35 @@ def _frame_item(ds: Dataset, index: int, name: str) -> Dataset | None:
     return None
 
 
+#: integers whose magnitude stays below this are exact in float32
+_FLOAT32_EXACT = 2**24
+
+
+def _exact_in_float32(frame: NDArray[Any], slope: float, intercept: float) -> bool:
+    """True when ``frame * slope + intercept`` in float32 equals pydicom's float64 result
+    cast to float32: integer pixels of at most 16 bits, an integer slope and intercept,
+    every result (and partial result) an integer below 2**24."""
+    if frame.dtype.kind not in "iu" or frame.dtype.itemsize > 2:
+        return False
+    if not (float(slope).is_integer() and float(intercept).is_integer()):
+        return False
+    return 65536 * abs(slope) + abs(intercept) < _FLOAT32_EXACT
+
+
 def _rescale(frame: NDArray[Any], ds: Dataset, index: int) -> NDArray[np.float32]:
+    if "ModalityLUTSequence" not in ds and "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        # the common case (MR: 1 and 0; CT: 1 and -1024) without pydicom's float64 copy
+        try:
+            slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+        except (TypeError, ValueError):
+            slope = intercept = float("nan")  # pydicom's path says it in words below
+        if _exact_in_float32(frame, slope, intercept):
+            out = frame.astype(np.float32)
+            if slope != 1.0:
+                out *= np.float32(slope)
+            if intercept != 0.0:
+                out += np.float32(intercept)
+            return out
     if "ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds:
         try:
             return np.asarray(apply_modality_lut(frame, ds), dtype=np.float32)

@@ -25,6 +25,7 @@ from desktop.core.readers.common import (
     MAX_PIXELS,
     MAX_TOTAL_PIXELS,
     PERCENTILE_WINDOW,
+    DecodeTarget,
     ReadError,
     Slice,
     UnsupportedFile,
@@ -281,11 +282,15 @@ def _plane(frame: Image.Image) -> _Plane:
     return _Plane(grey, colour, note)
 
 
-def _decode(data: bytes, fmt: ImageFormat) -> list[_Plane]:
-    """Every frame (all TIFF pages, else one)."""
+def _decode(data: bytes, fmt: ImageFormat, reduce: int = 1) -> list[_Plane]:
+    """Every frame (all TIFF pages, else one); a JPEG at 1/``reduce`` of its size."""
     # Pillow has no 16-bit colour mode: such PNG/TIFF frames arrive at 8 bits; say so
     png_deep = fmt is ImageFormat.PNG and len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
     with Image.open(io.BytesIO(data), formats=[fmt.value]) as im:
+        if reduce > 1 and fmt is ImageFormat.JPEG:
+            w, h = im.size
+            # the same mode (no grey from the decoder: grey is made as cv2 makes it)
+            im.draft(im.mode, (w // reduce, h // reduce))
         frames = ImageSequence.Iterator(im) if fmt is ImageFormat.TIFF else [im]
         planes = []
         for frame in frames:
@@ -315,8 +320,13 @@ def _window(plane: _Plane, fmt: ImageFormat) -> Slice:
     )
 
 
-def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
-    """Decode an image file's bytes; TIFF pages become frames 0, 1, ..."""
+def read_image(
+    data: bytes, fmt: ImageFormat, target: DecodeTarget | None = None
+) -> Iterator[Slice]:
+    """Decode an image file's bytes; TIFF pages become frames 0, 1, ...
+
+    With a ``target``, a large JPEG is decoded at reduced size (:class:`DecodeTarget`).
+    """
     w, h = header_size(data, fmt)
     check_size(w, h)
     if fmt is ImageFormat.TIFF:
@@ -326,8 +336,21 @@ def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
         if sum(pw * ph for pw, ph in sizes) > MAX_TOTAL_PIXELS:
             raise ReadError(f"image too large ({len(sizes)} TIFF pages, {w} x {h} and more)")
     _check_complete(data, fmt)
+    reduce = target.reduction(w, h) if target is not None and fmt is ImageFormat.JPEG else 1
+    while True:
+        slices = _slices(data, fmt, reduce)
+        # what the decoder did (it may decline to scale, e.g. a file of several tiles)
+        got = max(1, round(w / slices[0].pixels.shape[1])) if reduce > 1 else 1
+        if got == 1 or target is None or target.enough(slices[0].pixels):
+            break
+        reduce = got // 2  # the reduced slice is too small for the network: decode finer
+    yield from (replace(s, reduced=got) for s in slices)
+
+
+def _slices(data: bytes, fmt: ImageFormat, reduce: int = 1) -> list[Slice]:
+    """Every frame decoded (a JPEG at 1/``reduce``) and windowed; ReadError in words."""
     try:
-        planes = _decode(data, fmt)
+        planes = _decode(data, fmt, reduce)
     except MemoryError:
         raise ReadError(f"{fmt.value} too large to decode in memory") from None
     except UnsupportedFile:
@@ -337,8 +360,9 @@ def read_image(data: bytes, fmt: ImageFormat) -> Iterator[Slice]:
         planes = []
     if not planes:
         raise ReadError(f"could not decode {fmt.value} (corrupt or truncated file)")
+    out = []
     for i, plane in enumerate(planes):
         if plane.pixels.dtype.kind not in "uif":
             raise UnsupportedFile(f"unsupported {fmt.value} pixel type {plane.pixels.dtype}")
-        s = _window(plane, fmt)
-        yield replace(s, frame=i)
+        out.append(replace(_window(plane, fmt), frame=i))
+    return out

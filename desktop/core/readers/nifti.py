@@ -28,7 +28,8 @@ from desktop.core.readers.common import (
     WindowKind,
     check_size,
     fmt_num,
-    percentile_window,
+    linear_window,
+    percentiles,
 )
 
 #: a slice is empty (background) when fewer than this fraction of pixels ...
@@ -96,21 +97,30 @@ def _volume(img: Any) -> tuple[NDArray[np.float32], str]:
     data = data.reshape(data.shape[:3] if data.ndim >= 3 else (*data.shape, 1))
     if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
         raise UnsupportedFile(f"unsupported NIfTI data type {data.dtype}")
+    if data.dtype.kind in "iu" and data.dtype.itemsize <= 2:
+        return data, note  # exact in float32: each slice is converted as it is windowed
     return data.astype(np.float32, copy=False), note
 
 
 def read_nifti(data: bytes, counter: EmptyCounter) -> Iterator[Slice]:
-    """Axial slices (frame = slice index in canonical order); empty ones counted."""
+    """Axial slices (frame = slice index in canonical order); empty ones counted.
+
+    The window comes from the whole volume; each slice is windowed as it is taken (no
+    windowed or float copy of the volume)."""
     raw = _gunzip(data) if data[:2] == b"\x1f\x8b" else data
     vol, note = _volume(_load(raw))
-    windowed, lo, hi = percentile_window(vol)
+    found = percentiles(vol, PERCENTILE_WINDOW)
+    lo, hi = found if found is not None else (0.0, 0.0)
     p_lo, p_hi = PERCENTILE_WINDOW
     text = f"NIfTI percentile {p_lo:g}-{p_hi:g} of volume ({fmt_num(lo)}..{fmt_num(hi)}){note}"
     how = Windowing.from_range(WindowKind.PERCENTILE, lo, hi)
     min_count = EMPTY_FRACTION * vol.shape[0] * vol.shape[1]
     for k in range(vol.shape[2]):
         # RAS+: rows from anterior to posterior, columns from the patient's right to left
-        px = np.ascontiguousarray(windowed[::-1, ::-1, k].T)
+        if found is None:  # no finite value: black, as percentile_window makes it
+            px = np.zeros((vol.shape[1], vol.shape[0]), dtype=np.float32)
+        else:
+            px = np.ascontiguousarray(linear_window(vol[::-1, ::-1, k].T, lo, hi))
         if np.count_nonzero(px > EMPTY_LEVEL) <= min_count:
             counter.skipped_empty += 1
             continue
