@@ -162,3 +162,15 @@ def test_an_unknown_value_representation_is_a_read_error() -> None:
     outcomes: Counter[str] = Counter()
     check_one("dicom", data, "x.dcm", outcomes)
     assert outcomes == {"refused": 1}
+
+
+def test_an_unknown_value_representation_on_bits_allocated_is_a_read_error() -> None:
+    """Found by the fuzz test a second time: the unknown VR on BitsAllocated (read after
+    the size) raised NotImplementedError out of the reader; any element read is covered."""
+    original = originals()["dicom"]
+    at = original.find(b"\x28\x00\x00\x01US")  # (0028,0100) BitsAllocated, explicit VR
+    assert at > 0
+    data = mutate(original, [("set", at + 4, ord("Z"))])  # VR "ZS"
+    outcomes: Counter[str] = Counter()
+    check_one("dicom", data, "x.dcm", outcomes)
+    assert outcomes == {"refused": 1}

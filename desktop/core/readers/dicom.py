@@ -183,7 +183,18 @@ def _voi(
 
 
 def read_dicom(data: bytes, force: bool = False) -> Iterator[Slice]:
-    """All frames of a DICOM file, windowed to [0, 1]."""
+    """All frames of a DICOM file, windowed to [0, 1].
+
+    pydicom raises NotImplementedError when it meets an element with an unknown value
+    representation (a corrupt byte), on whichever element is read first; any such
+    element makes the file unreadable, said as a ReadError."""
+    try:
+        yield from _read_dicom(data, force)
+    except NotImplementedError:
+        raise ReadError("corrupt DICOM element (unknown value representation)") from None
+
+
+def _read_dicom(data: bytes, force: bool) -> Iterator[Slice]:
     ds = _parse(data, force)
     if force and "SOPClassUID" not in ds and not any(tag in ds for tag in _PIXEL_TAGS):
         raise ReadError("not a DICOM file")  # a .dcm name, but neither header nor pixels
