@@ -103,9 +103,7 @@ class MainWindow(QMainWindow):
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until asked
         self.filters = FilterBar(class_names)
         self.preview = PreviewPane(class_names, spec.preprocessing if spec else None)
-        self.strip_feed = CaseStripFeed(
-            self.model, self.preview.strip, class_names, self.cases.rule, self
-        )
+        self.strip_feed = CaseStripFeed(self.cases, self.preview.strip, self)
         self.progress = ProgressPanel()
         self.counts = QLabel()
         self.model_label = QLabel()

@@ -3,15 +3,12 @@ the table row of a slice the strip chose."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from PySide6.QtCore import QModelIndex, QObject
 
-from desktop.core.model_spec import CaseRule
 from desktop.core.results import SliceResult
 from desktop.ui.preview.strip import SliceStrip
 from desktop.ui.preview.strip_data import strip_data
-from desktop.ui.table.case_counts import case_key
+from desktop.ui.table.case_counts import CaseCounts, case_key
 from desktop.ui.table.model import ResultsModel
 from desktop.ui.table.proxy import ResultsProxy
 
@@ -19,77 +16,50 @@ from desktop.ui.table.proxy import ResultsProxy
 class CaseStripFeed(QObject):
     """Keeps a :class:`SliceStrip` on the current row's case as rows come and go.
 
-    The case's rows are gathered once when the current case changes; after that only
-    inserted and removed rows are looked at, so rows streaming into a 620-slice volume
-    cost a look at the new rows and one :func:`strip_data` per chunk.
+    The case's rows come from the window's :class:`CaseCounts`, which already keeps every
+    case's rows as they arrive (its row handlers run first: it is connected to the model
+    before this feed), so switching cases costs no scan of the table, and rows streaming
+    into a 620-slice volume cost a look at the new rows and one :func:`strip_data` per
+    chunk of the current case.
     """
 
-    def __init__(
-        self,
-        model: ResultsModel,
-        strip: SliceStrip,
-        class_names: Sequence[str],
-        rule: CaseRule,
-        parent: QObject | None = None,
-    ) -> None:
+    def __init__(self, counts: CaseCounts, strip: SliceStrip, parent: QObject | None = None):
         super().__init__(parent)
-        self.model = model
+        self.counts = counts
+        self.model = counts.model
         self.strip = strip
-        self.class_names = tuple(class_names)
-        self.rule = rule
         self.case: str | None = None
-        #: (path, frame) -> result, of the current case
-        self._rows: dict[tuple[str, int], SliceResult] = {}
-        model.rowsInserted.connect(self._on_inserted)
-        model.rowsAboutToBeRemoved.connect(self._on_removing)
-        model.modelReset.connect(self._on_reset)
+        self._shown = 0  # the current case's slices when it was last drawn
+        self.model.rowsInserted.connect(self._on_inserted)
+        self.model.rowsRemoved.connect(self._on_removed)
+        self.model.modelReset.connect(self._redraw)
 
     def show(self, result: SliceResult | None) -> None:
         """Follow the current row (None: no row, the strip hides)."""
         key = case_key(result) if result is not None else None
         if key != self.case:
             self.case = key
-            self._rows = {}
-            if key is not None:
-                self._add(0, self.model.rowCount() - 1)
             self._redraw()
         self.strip.set_current(result.slice_index if result is not None else None)
 
-    def _add(self, first: int, last: int) -> bool:
-        found = False
-        for i in range(first, last + 1):
-            r = self.model.row_at(i).result
-            if case_key(r) == self.case:
-                self._rows[(r.path, r.frame)] = r
-                found = True
-        return found
-
     def _redraw(self) -> None:
+        rows = self.counts.results(self.case) if self.case is not None else []
+        self._shown = len(rows)
         if self.case is None:
             self.strip.set_data(None)
             return
-        self.strip.set_data(strip_data(self._rows.values(), self.class_names, self.rule, self.case))
+        c = self.counts
+        self.strip.set_data(strip_data(rows, c.class_names, c.rule, self.case))
 
     def _on_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
-        if self.case is not None and self._add(first, last):
+        if self.case is not None and any(
+            case_key(self.model.row_at(i).result) == self.case for i in range(first, last + 1)
+        ):
             self._redraw()
 
-    def _on_removing(self, _parent: QModelIndex, first: int, last: int) -> None:
-        if self.case is None:
-            return
-        gone = False
-        for i in range(first, last + 1):
-            r = self.model.row_at(i).result
-            if case_key(r) == self.case:
-                gone = self._rows.pop((r.path, r.frame), None) is not None or gone
-        if gone:
+    def _on_removed(self, _parent: QModelIndex, _first: int, _last: int) -> None:
+        if self.case is not None and len(self.counts.results(self.case)) != self._shown:
             self._redraw()
-
-    def _on_reset(self) -> None:
-        self._rows = {}
-        if self.case is not None:
-            self._add(0, self.model.rowCount() - 1)
-        self._redraw()
 
 
 def proxy_row_of_slice(
